@@ -1,0 +1,5 @@
+"""Allow ``python -m siteproof``."""
+
+from siteproof.cli import main
+
+raise SystemExit(main())

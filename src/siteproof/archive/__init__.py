@@ -1,0 +1,1 @@
+"""Reading image tarballs without a Docker engine."""

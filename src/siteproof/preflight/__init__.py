@@ -1,0 +1,1 @@
+"""Static checks of an image against a site profile (``siteproof inspect``)."""

@@ -1,0 +1,1 @@
+"""Running commands and moving files on the host that verifies the image."""
