@@ -204,7 +204,9 @@ def load_profile(name_or_path: str | None) -> SiteProfile:
 
 
 def _builtin(name: str) -> SiteProfile:
-    profile = parse_profile({"site": _BUILTIN_SITES[name]}, source="built-in", name=name)
+    profile = parse_profile(
+        {"site": _BUILTIN_SITES[name]}, source="built-in", name=name
+    )
     return SiteProfile(
         name=profile.name,
         source=profile.source,

@@ -119,9 +119,14 @@ class SymlinkLoopError(Exception):
 class ImageFilesystem:
     """The merged view of all layers, whiteouts applied."""
 
-    def __init__(self, entries: Mapping[str, Entry] | None = None) -> None:
+    def __init__(
+        self,
+        entries: Mapping[str, Entry] | None = None,
+        children: Mapping[str, set[str]] | None = None,
+    ) -> None:
         self._entries: dict[str, Entry] = dict(entries or {})
         self._entries.setdefault("/", Entry("/", EntryType.DIR, mode=0o755))
+        self._children = children
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -210,6 +215,8 @@ class ImageFilesystem:
 
     def listdir(self, directory: str) -> list[str]:
         """Return the names directly inside *directory* (no symlink following)."""
+        if self._children is not None:
+            return sorted(self._children.get(directory.rstrip("/") or "/", ()))
         prefix = directory.rstrip("/") + "/"
         return sorted(
             path[len(prefix) :]
@@ -228,6 +235,7 @@ class Layer:
     media_type: str
     compression: Compression
     size: int
+    offset: int  # where the blob's bytes start inside the tarball
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,132 @@
+"""Byte streams over parts of a tarball that hash what passes through them."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import threading
+import zlib
+from concurrent.futures import Future
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import zstandard
+
+from siteproof.archive.model import Compression
+
+CHUNK_BYTES = 1 << 20
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+# What a damaged compressed stream raises, depending on where it breaks.
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+
+def detect_compression(magic: bytes) -> Compression:
+    """Tell a layer's compression from its first four bytes."""
+    if magic.startswith(_GZIP_MAGIC):
+        return Compression.GZIP
+    if magic.startswith(_ZSTD_MAGIC):
+        return Compression.ZSTD
+    return Compression.NONE
+
+
+class SliceReader(io.RawIOBase):
+    """Read ``size`` bytes of a file from ``offset``, hashing them as they pass."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._file: BinaryIO = path.open("rb")
+        self._file.seek(offset)
+        self._left = size
+        self.hasher = hashlib.sha256()
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer)[: self._left]
+        count = self._file.readinto(view)
+        if count:
+            self.hasher.update(view[:count])
+            self._left -= count
+            self.bytes_read += count
+        return count or 0
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+    @property
+    def is_exhausted(self) -> bool:
+        """Tell whether every byte of the slice was read."""
+        return self._left == 0
+
+
+class HashingReader(io.RawIOBase):
+    """Pass reads through to another stream and hash them."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self.hasher = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        count = len(data)
+        buffer[:count] = data
+        self.hasher.update(data)
+        return count
+
+
+def open_decompressed(raw: io.RawIOBase, compression: Compression) -> IO[bytes]:
+    """Wrap a raw blob stream in the decompressor its magic bytes call for."""
+    buffered = io.BufferedReader(raw, CHUNK_BYTES)
+    if compression is Compression.GZIP:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")
+    if compression is Compression.ZSTD:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            buffered, read_size=CHUNK_BYTES, read_across_frames=True
+        )
+        return io.BufferedReader(reader, CHUNK_BYTES)  # type: ignore[arg-type]
+    return buffered
+
+
+def drain(stream: IO[bytes]) -> None:
+    """Read a stream to its end (so hashes cover every byte)."""
+    while stream.read(CHUNK_BYTES):
+        pass
+
+
+def hash_file_in_background(path: Path) -> Future[str]:
+    """Start hashing a whole file on another thread; the future yields hex sha256.
+
+    hashlib and file reads release the GIL, so on two cores this runs beside
+    the layer parsing almost for free.
+    """
+    future: Future[str] = Future()
+
+    def work() -> None:
+        try:
+            digest = hashlib.sha256()
+            buffer = bytearray(CHUNK_BYTES)
+            view = memoryview(buffer)
+            with path.open("rb", buffering=0) as handle:
+                while count := handle.readinto(buffer):
+                    digest.update(view[:count])
+            future.set_result(digest.hexdigest())
+        except OSError as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="sha256", daemon=True).start()
+    return future
+
+
+def file_size(path: Path) -> int:
+    """Return a file's size in bytes."""
+    return os.stat(path).st_size
