@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +89,8 @@ def cli(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code (never raises)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return _invoke(args)
     except SiteproofError as exc:
@@ -98,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         click.echo(BUG_MESSAGE, err=True)
         return EXIT_BUG
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Treat SIGTERM like Ctrl-C, so teardown in ``finally`` blocks runs."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _invoke(args: list[str]) -> int:
