@@ -53,11 +53,14 @@ class SiteSpec:
     kernel: str = ""
     selinux: str = ""
     cpu_features: tuple[str, ...] = ()
+    cpu_model: str = ""
+    storage_driver: str = ""
 
     @property
     def docker_text(self) -> str:
-        """Return the engine version as ``major.minor``."""
-        return f"{self.docker[0]}.{self.docker[1]:02d}"
+        """Return the engine version as Docker spells it (18.09, 20.10, 24.0)."""
+        major, minor = self.docker
+        return f"{major}.{minor:02d}" if major < 23 else f"{major}.{minor}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +347,7 @@ _INT = _expect(int, "a whole number")
 
 def _parse_site(reader: _TableReader, table: tuple[str, Mapping[str, Any]]) -> SiteSpec:
     known = {"platform", "docker", "page_size", "cgroup", "offline"}
-    known |= {"kernel", "selinux", "cpu_features"}
+    known |= {"kernel", "selinux", "cpu_features", "cpu_model", "storage_driver"}
     reader.reject_unknown("site", table[1], known)
     for required in ("platform", "docker", "page_size"):
         if required not in table[1]:
@@ -360,6 +363,8 @@ def _parse_site(reader: _TableReader, table: tuple[str, Mapping[str, Any]]) -> S
             table, "selinux", _choice("enforcing", "permissive", "disabled"), ""
         ),
         cpu_features=reader.get(table, "cpu_features", _string_list, ()),
+        cpu_model=reader.get(table, "cpu_model", _STRING, ""),
+        storage_driver=reader.get(table, "storage_driver", _STRING, ""),
     )
 
 

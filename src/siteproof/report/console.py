@@ -35,7 +35,8 @@ TEXT = {
     "site_builtin": "site   built-in profile {name}: {platform}, Docker {docker}, "
     "{page} pages (pass --site FILE for your site)",
     "site_file": "site   {name} ({source}): {platform}, Docker {docker}, {page} pages",
-    "more": "… and {count} more",
+    "more": "… and {count} more (see --format json)",
+    "also": "also",
     "hint": "fix: {hint}",
     "none": "no problems found",
     "summary": "{errors} error(s), {warnings} warning(s), {infos} note(s) "
@@ -100,18 +101,20 @@ def _grouped(findings: tuple[Finding, ...]) -> Iterator[tuple[str, list[Finding]
 
 
 def _print_group(code: str, findings: list[Finding], console: Console) -> None:
+    """Print one code: its first message in full, then the other paths."""
     severity = findings[0].severity
     header = f"{str(severity).upper():7} {code}"
     if len(findings) > 1:
         header += f" ({len(findings)})"
     console.print(header, style=_STYLE[severity])
-    for finding in findings[:PATHS_SHOWN]:
-        where = f"{escape(finding.path)}: " if finding.path else ""
-        console.print(f"  {where}{escape(finding.message)}", highlight=False)
-    if len(findings) > PATHS_SHOWN:
-        console.print("  " + TEXT["more"].format(count=len(findings) - PATHS_SHOWN))
-    hints = dict.fromkeys(f.hint for f in findings if f.hint)
-    for hint in hints:
+    console.print(f"  {escape(findings[0].message)}", highlight=False)
+    others = [f.path for f in findings[1:] if f.path]
+    for path in others[:PATHS_SHOWN]:
+        line = f"  {TEXT['also']} {escape(path)}"
+        console.print(line, highlight=False, soft_wrap=True)
+    if len(others) > PATHS_SHOWN:
+        console.print("  " + TEXT["more"].format(count=len(others) - PATHS_SHOWN))
+    for hint in dict.fromkeys(f.hint for f in findings if f.hint):
         console.print("  " + TEXT["hint"].format(hint=escape(hint)), style="dim")
     console.print()
 
