@@ -15,7 +15,6 @@ from siteproof.archive.model import (
     Archive,
     BlobProblem,
     Compression,
-    ElfFacts,
     Entry,
     EntryType,
     Image,
@@ -53,6 +52,8 @@ CAPTURED_FILES = (
     "/usr/lib/os-release",
 )
 CAPTURED_DIRS = ("/etc/ld.so.conf.d",)
+# musl's loader reads its search path from /etc/ld-musl-<arch>.path.
+CAPTURED_PREFIXES = ("/etc/ld-musl-",)
 CAPTURED_MAX_BYTES = 1 << 20
 
 _TAR_TYPES = {
@@ -188,20 +189,30 @@ def _with_content_facts(
     if first.startswith(b"#!"):
         return _script_entry(handle, first, entry)
     if _is_captured(entry.path) and entry.size <= CAPTURED_MAX_BYTES:
-        return _replace(entry, text=first + handle.read())
-    return entry
+        return _replace(entry, head=first, text=first + handle.read())
+    return _replace(entry, head=first)
 
 
 def _elf_entry(handle: IO[bytes], first: bytes, entry: Entry) -> Entry:
+    """Read an ELF file through: its head, its dynamic section, jemalloc."""
     head = first + handle.read(ELF_HEAD_BYTES - len(first))
+    span = elf.dynamic_range(head)
+    dynamic = elf.SpanCollector(*span, position=len(head)) if span else None
     marker = elf.JEMALLOC_MARKER
     found = marker in head
     tail = head[-len(marker) :]
-    while not found and (chunk := handle.read(CHUNK_BYTES)):
-        found = marker in tail + chunk[: len(marker)] or marker in chunk
+    while (not found or (dynamic and not dynamic.is_complete)) and (
+        chunk := handle.read(CHUNK_BYTES)
+    ):
+        if dynamic:
+            dynamic.feed(chunk)
+        found = found or marker in tail + chunk[: len(marker)] or marker in chunk
         tail = chunk[-len(marker) :]
-    facts: ElfFacts | None = elf.parse_elf(
-        head, file_size=entry.size, has_jemalloc=found
+    facts = elf.parse_elf(
+        head,
+        file_size=entry.size,
+        has_jemalloc=found,
+        dynamic=dynamic.data() if dynamic else None,
     )
     return _replace(entry, head=head[:SCRIPT_HEAD_BYTES], elf=facts)
 
@@ -219,7 +230,11 @@ def _script_entry(handle: IO[bytes], first: bytes, entry: Entry) -> Entry:
 
 
 def _is_captured(path: str) -> bool:
-    return path in CAPTURED_FILES or posixpath.dirname(path) in CAPTURED_DIRS
+    return (
+        path in CAPTURED_FILES
+        or posixpath.dirname(path) in CAPTURED_DIRS
+        or path.startswith(CAPTURED_PREFIXES)
+    )
 
 
 def _replace(entry: Entry, **changes: object) -> Entry:
