@@ -26,7 +26,10 @@ PEAK_MB_TARGET = 150
 def _timed(argv: list[str]) -> tuple[float, float]:
     """Run a command; return (seconds, peak resident MB of that child)."""
     started = time.perf_counter()
-    pid = os.posix_spawnp(argv[0], argv, os.environ)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+    os.close(devnull)
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -36,9 +39,9 @@ def _timed(argv: list[str]) -> tuple[float, float]:
 
 def _default_tarball() -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from support.images import python_web_image_tarball  # noqa: PLC0415
+    from support.images import python_app_arm64  # noqa: PLC0415
 
-    return python_web_image_tarball()
+    return python_app_arm64()
 
 
 def main() -> int:

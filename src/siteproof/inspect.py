@@ -12,7 +12,7 @@ from typing import Any
 from siteproof.archive.index import open_archive, select_image
 from siteproof.archive.layers import read_filesystem
 from siteproof.archive.model import Image
-from siteproof.archive.streams import hash_file_in_background
+from siteproof.archive.streams import hash_in_background
 from siteproof.errors import ArchiveError
 from siteproof.findings import Finding, Severity
 from siteproof.preflight import run_preflight
@@ -117,7 +117,7 @@ def inspect_tarball(
         InputError: when the image to start cannot be chosen.
     """
     started = time.monotonic()
-    whole_file = hash_file_in_background(path) if path.is_file() else None
+    whole_file = hash_in_background(path) if path.is_file() else None
     archive = open_archive(path)
     image = select_image(archive, image_ref or profile.run.image, profile.site.platform)
     log.info("inspecting %s (%s) in %s", image.name, image.config.platform, path)

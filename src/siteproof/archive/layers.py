@@ -24,9 +24,11 @@ from siteproof.archive.model import (
 from siteproof.archive.streams import (
     CHUNK_BYTES,
     DECOMPRESSION_ERRORS,
+    FileSlice,
     HashingReader,
     SliceReader,
     drain,
+    hash_in_background,
     open_decompressed,
 )
 
@@ -37,6 +39,10 @@ LayerProgress = Callable[[int, int], None]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+
+# tarfile's stream mode copies its whole buffer on every small read, so a
+# small buffer is much faster than a large one (measured: 16 KiB vs 1 MiB).
+STREAM_BUFFER_BYTES = 16 << 10
 
 ELF_MAGIC = b"\x7fELF"
 ELF_HEAD_BYTES = 2 << 20
@@ -95,58 +101,72 @@ def read_filesystem(
 def _read_layer(
     path: Path, archive: Archive, index: int, layer: Layer, merger: _Merger
 ) -> None:
-    raw = SliceReader(path, layer.offset, layer.size)
     try:
-        decompressed = open_decompressed(raw, layer.compression)
-        diff = (
-            decompressed
-            if layer.compression is Compression.NONE
-            else HashingReader(decompressed)
-        )
-        _merge_tar(diff, index, merger)  # type: ignore[arg-type]
-        drain(diff)  # type: ignore[arg-type]
+        if layer.compression is Compression.NONE:
+            blob_digest = diff_id = _merge_plain(path, layer, index, merger)
+        else:
+            blob_digest, diff_id = _merge_compressed(path, layer, index, merger)
     except (tarfile.TarError, *DECOMPRESSION_ERRORS) as exc:
         log.debug("layer %s unreadable: %s", layer.blob, exc)
         archive.problems.append(
             BlobProblem(layer.blob, layer.diff_id, f"unreadable: {exc}", "content")
         )
         return
-    finally:
-        raw.close()
-    _check_digests(archive, layer, raw, diff)
+    _check_digests(archive, layer, blob_digest, diff_id)
+
+
+def _merge_plain(path: Path, layer: Layer, index: int, merger: _Merger) -> str:
+    """Parse a plain layer by seeking past contents; hash it on another thread."""
+    digest = hash_in_background(path, layer.offset, layer.size)
+    with (
+        FileSlice(path, layer.offset, layer.size) as window,
+        tarfile.open(fileobj=window, mode="r:") as tar,  # type: ignore[call-overload]
+    ):
+        _merge_members(tar, index, merger)
+    return "sha256:" + digest.result()
+
+
+def _merge_compressed(
+    path: Path, layer: Layer, index: int, merger: _Merger
+) -> tuple[str, str]:
+    """Stream a compressed layer once, hashing both its blob and its tar."""
+    with SliceReader(path, layer.offset, layer.size) as raw:
+        diff = HashingReader(open_decompressed(raw, layer.compression))
+        with tarfile.open(
+            fileobj=diff,  # type: ignore[arg-type]
+            mode="r|",
+            bufsize=STREAM_BUFFER_BYTES,
+        ) as tar:
+            _merge_members(tar, index, merger)
+        drain(diff)  # type: ignore[arg-type]
+        return "sha256:" + raw.hasher.hexdigest(), "sha256:" + diff.hasher.hexdigest()
 
 
 def _check_digests(
-    archive: Archive, layer: Layer, raw: SliceReader, diff: object
+    archive: Archive, layer: Layer, blob_digest: str, diff_id: str
 ) -> None:
-    blob_digest = "sha256:" + raw.hasher.hexdigest()
     if layer.digest.startswith("sha256:") and layer.digest != blob_digest:
         archive.problems.append(
             BlobProblem(layer.blob, layer.digest, blob_digest, "blob digest")
         )
-    hasher = diff.hasher if isinstance(diff, HashingReader) else raw.hasher
-    diff_id = "sha256:" + hasher.hexdigest()
     if layer.diff_id and layer.diff_id != diff_id:
         archive.problems.append(
             BlobProblem(layer.blob, layer.diff_id, diff_id, "diff_id")
         )
 
 
-def _merge_tar(stream: IO[bytes], index: int, merger: _Merger) -> None:
-    with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK_BYTES) as tar:
-        for member in tar:
-            path = _normalize(member.name)
-            name = posixpath.basename(path)
-            if name == OPAQUE_MARKER:
-                merger.make_opaque(posixpath.dirname(path), index)
-            elif name.startswith(WHITEOUT_PREFIX):
-                parent = posixpath.dirname(path)
-                merger.remove(
-                    posixpath.join(parent, name[len(WHITEOUT_PREFIX) :]), index
-                )
-            elif path != "/" or member.isdir():
-                merger.add(_entry(tar, member, path, index))
-            tar.members.clear()  # streaming: keep memory flat
+def _merge_members(tar: tarfile.TarFile, index: int, merger: _Merger) -> None:
+    for member in tar:
+        path = _normalize(member.name)
+        name = posixpath.basename(path)
+        if name == OPAQUE_MARKER:
+            merger.make_opaque(posixpath.dirname(path), index)
+        elif name.startswith(WHITEOUT_PREFIX):
+            parent = posixpath.dirname(path)
+            merger.remove(posixpath.join(parent, name[len(WHITEOUT_PREFIX) :]), index)
+        elif path != "/" or member.isdir():
+            merger.add(_entry(tar, member, path, index))
+        tar.members.clear()  # keep memory flat: entries hold what we need
 
 
 def _normalize(name: str) -> str:

@@ -66,6 +66,41 @@ class SliceReader(io.RawIOBase):
         return self._left == 0
 
 
+class FileSlice(io.RawIOBase):
+    """A seekable window onto ``size`` bytes of a file starting at ``offset``."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._file: BinaryIO = path.open("rb")
+        self._start = offset
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
+        self._position = min(max(base[whence] + offset, 0), self._size)
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer)[: self._size - self._position]
+        self._file.seek(self._start + self._position)
+        count = self._file.readinto(view) or 0
+        self._position += count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 class HashingReader(io.RawIOBase):
     """Pass reads through to another stream and hash them."""
 
@@ -103,8 +138,10 @@ def drain(stream: IO[bytes]) -> None:
         pass
 
 
-def hash_file_in_background(path: Path) -> Future[str]:
-    """Start hashing a whole file on another thread; the future yields hex sha256.
+def hash_in_background(
+    path: Path, offset: int = 0, size: int | None = None
+) -> Future[str]:
+    """Start hashing (part of) a file on another thread; yields the hex sha256.
 
     hashlib and file reads release the GIL, so on two cores this runs beside
     the layer parsing almost for free.
@@ -113,18 +150,29 @@ def hash_file_in_background(path: Path) -> Future[str]:
 
     def work() -> None:
         try:
-            digest = hashlib.sha256()
-            buffer = bytearray(CHUNK_BYTES)
-            view = memoryview(buffer)
-            with path.open("rb", buffering=0) as handle:
-                while count := handle.readinto(buffer):
-                    digest.update(view[:count])
-            future.set_result(digest.hexdigest())
+            future.set_result(_sha256_of_range(path, offset, size))
         except OSError as exc:
             future.set_exception(exc)
 
     threading.Thread(target=work, name="sha256", daemon=True).start()
     return future
+
+
+def _sha256_of_range(path: Path, offset: int, size: int | None) -> str:
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    left = size if size is not None else -1
+    with path.open("rb", buffering=0) as handle:
+        handle.seek(offset)
+        while left:
+            want = CHUNK_BYTES if left < 0 else min(CHUNK_BYTES, left)
+            count = handle.readinto(view[:want])
+            if not count:
+                break
+            digest.update(view[:count])
+            left -= count if left > 0 else 0
+    return digest.hexdigest()
 
 
 def file_size(path: Path) -> int:
