@@ -1,0 +1,1 @@
+"""Test support: fixtures and builders shared by the test suite and benchmarks."""
