@@ -1,0 +1,378 @@
+"""``verify`` as a library call: preflight, host, upload, load, run, check, clean up.
+
+The pipeline never prints. It logs one INFO line per step and reports
+progress through the callbacks in :class:`VerifyOptions`. Teardown runs in
+``finally``, so it also runs on errors, Ctrl-C and (via the CLI) SIGTERM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from siteproof.archive.model import Compression, Image
+from siteproof.checks import CheckContext, CheckResult, build_checks, run_checks
+from siteproof.deploy import (
+    UPLOAD_ROOT,
+    LoadedImages,
+    LoadError,
+    load_tarball,
+    upload_tarball,
+)
+from siteproof.errors import InfraError, InputError, TeardownError
+from siteproof.findings import Finding
+from siteproof.hostfacts import HostFacts, check_disk_space, gather_host_facts
+from siteproof.platforms import normalize_arch
+from siteproof.remote.base import ProgressCallback, Session
+from siteproof.remote.docker import DockerEngine
+from siteproof.report.verify import Verdict, VerifyReport, judge
+from siteproof.report.writers import write_evidence, write_report
+from siteproof.runtime import (
+    StartedContainer,
+    container_spec,
+    isolate_network,
+    prepare_volumes,
+    start_container,
+)
+from siteproof.site import SiteProfile
+from siteproof.targets.base import Target
+from siteproof.teardown import Teardown
+
+log = logging.getLogger(__name__)
+
+# How much room loaded layers take per byte of compressed layer blob.
+_UNPACK_FACTOR = {Compression.NONE: 1, Compression.GZIP: 3, Compression.ZSTD: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOptions:
+    """How to run verify.
+
+    Attributes:
+        report_dir: folder for the report and evidence; None writes nothing.
+        keep: leave container, image and files on the host for a look.
+        no_preflight: skip ``inspect`` (still hashes the tarball).
+        run_id: names everything the run creates; generated when empty.
+        on_phase: called with each phase's name as it starts.
+        on_upload: called with (bytes sent, bytes total) during the upload.
+    """
+
+    report_dir: Path | None = None
+    keep: bool = False
+    no_preflight: bool = False
+    run_id: str = ""
+    on_phase: Callable[[str], None] | None = None
+    on_upload: ProgressCallback | None = None
+
+
+def new_run_id() -> str:
+    """Return a run id such as ``20261204-154500-3fa9c2``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def verify(
+    tarball: Path, profile: SiteProfile, target: Target, options: VerifyOptions
+) -> VerifyReport:
+    """Prove the tarball loads and runs on the target's host as the site runs it.
+
+    Args:
+        tarball: the ``docker save`` tarball, as it will be delivered.
+        profile: the site: platform, ``[run]`` parameters, ``[[check]]``.
+        target: where to run it (local, ssh, aliyun).
+        options: report folder, ``--keep``, callbacks.
+
+    Returns:
+        the report; its verdict is ERROR when infrastructure failed.
+
+    Raises:
+        InputError: bad input (unreadable tarball, unknown image name).
+        KeyboardInterrupt: after teardown, when interrupted.
+    """
+    return _Run(tarball, profile, target, options).execute()
+
+
+@dataclass(slots=True)
+class _Run:
+    """The state of one verify run while it goes through its phases."""
+
+    tarball: Path
+    profile: SiteProfile
+    target: Target
+    options: VerifyOptions
+    run_id: str = ""
+    sha256: str = ""
+    findings: tuple[Finding, ...] = ()
+    layer_bytes: int = 0
+    preflight_image: Image | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    teardown: Teardown = field(default_factory=Teardown)
+    session: Session | None = None
+    facts: HostFacts | None = None
+    loaded: LoadedImages | None = None
+    image: str = ""
+    image_platform: str = ""
+    emulated: bool = False
+    checks: tuple[CheckResult, ...] = ()
+    evidence: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    def execute(self) -> VerifyReport:
+        self.run_id = self.options.run_id or new_run_id()
+        log.info(
+            "verify run %s: %s on %s", self.run_id, self.tarball, self.target.host.label
+        )
+        with self._phase("preflight"):
+            self._preflight()
+        preflight_verdict, preflight_reason = judge(self.findings, ())
+        if preflight_verdict is Verdict.FAIL:
+            return self._report(preflight_verdict, preflight_reason)
+        verdict, reason = Verdict.ERROR, ""
+        try:
+            verdict, reason = self._on_host()
+        except InfraError as exc:
+            reason = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            log.debug("infrastructure failure", exc_info=True)
+        finally:
+            self._finish()
+        reason += self._foreign_note(verdict)
+        if self.leftovers and verdict is not Verdict.ERROR and not reason:
+            reason = "could not remove: " + "; ".join(self.leftovers)
+        return self._report(verdict, reason)
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        if self.options.on_phase is not None:
+            self.options.on_phase(name)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + (
+                time.monotonic() - started
+            )
+
+    def _preflight(self) -> None:
+        if self.options.no_preflight:
+            self.sha256 = _sha256_of(self.tarball)
+            self.layer_bytes = 2 * self.tarball.stat().st_size
+            return
+        from siteproof.inspect import inspect_tarball  # noqa: PLC0415 - heavy import
+
+        report = inspect_tarball(self.tarball, self.profile)
+        self.sha256, self.findings = report.sha256, report.findings
+        self.preflight_image = report.image
+        self.layer_bytes = sum(
+            layer.size * _UNPACK_FACTOR[layer.compression]
+            for image in report.images
+            for layer in image.layers
+        )
+        log.info(
+            "preflight: %d finding(s), %d error(s)",
+            len(report.findings),
+            len(report.errors),
+        )
+
+    def _on_host(self) -> tuple[Verdict, str]:
+        with self._phase("connect"):
+            self.session = session = self.target.open()
+        engine = DockerEngine(session)
+        with self._phase("facts"):
+            self.facts = gather_host_facts(session, upload_dir=UPLOAD_ROOT)
+            check_disk_space(
+                self.facts,
+                tarball_bytes=self.tarball.stat().st_size,
+                layer_bytes=self.layer_bytes,
+            )
+        with self._phase("upload"):
+            remote = upload_tarball(
+                session,
+                self.tarball,
+                sha256=self.sha256,
+                run_id=self.run_id,
+                teardown=self.teardown,
+                progress=self.options.on_upload,
+            )
+        with self._phase("load"):
+            try:
+                self.loaded = load_tarball(engine, remote, teardown=self.teardown)
+            except LoadError as exc:
+                return Verdict.FAIL, f"docker load failed: {exc.stderr_tail}"
+        return self._run_container(session, engine)
+
+    def _run_container(
+        self, session: Session, engine: DockerEngine
+    ) -> tuple[Verdict, str]:
+        with self._phase("start"):
+            started = self._start(session, engine)
+        with self._phase("checks"):
+            self.checks = tuple(self._run_checks(session, engine, started))
+        with self._phase("evidence"):
+            self._save_evidence(engine, started.name)
+        return judge(self.findings, self.checks)
+
+    def _start(self, session: Session, engine: DockerEngine) -> StartedContainer:
+        self.image = self._image_to_run()
+        document = self._image_document(engine)
+        self._note_platform(document)
+        network = ""
+        if self.profile.site.offline:
+            use_sudo = self.facts is not None and not self.facts.is_root
+            network = isolate_network(
+                session,
+                run_id=self.run_id,
+                teardown=self.teardown,
+                use_sudo=use_sudo,
+            )
+        prepare_volumes(session, self.profile.run.volumes, teardown=self.teardown)
+        exposed = sorted((document.get("Config") or {}).get("ExposedPorts") or {})
+        spec = container_spec(
+            self.profile.run,
+            image=self.image,
+            name=f"siteproof-{self.run_id}",
+            exposed_ports=exposed,
+            network=network,
+            run_id=self.run_id,
+        )
+        return start_container(engine, spec, teardown=self.teardown)
+
+    def _image_to_run(self) -> str:
+        wanted = self.profile.run.image
+        reported = self.loaded.reported if self.loaded else ()
+        if wanted:
+            if wanted not in reported and f"{wanted}:latest" not in reported:
+                raise InputError(
+                    f"[run] image {wanted} is not in the tarball",
+                    hint="the tarball holds: " + ", ".join(reported),
+                )
+            return wanted
+        if len(reported) != 1:
+            raise InputError(
+                "the tarball holds several images; name one in [run] image",
+                hint="the tarball holds: " + ", ".join(reported),
+            )
+        return reported[0]
+
+    def _image_document(self, engine: DockerEngine) -> dict[str, Any]:
+        """Return the image's platform and config, from preflight if it read it."""
+        image = self.preflight_image
+        if image is None or self.image not in (*image.tags, image.config_digest):
+            return engine.inspect_image(self.image)
+        config = image.config
+        return {
+            "Os": config.os,
+            "Architecture": config.architecture,
+            "Variant": config.variant,
+            "Config": {"ExposedPorts": {key: {} for key in config.exposed_ports}},
+        }
+
+    def _note_platform(self, document: dict[str, Any]) -> None:
+        arch = normalize_arch(str(document.get("Architecture") or ""))
+        variant = str(document.get("Variant") or "")
+        self.image_platform = f"{document.get('Os') or 'linux'}/{arch}" + (
+            f"/{variant}" if variant else ""
+        )
+        facts = self.facts
+        self.emulated = bool(
+            facts and arch != facts.architecture and arch in facts.qemu
+        )
+
+    def _run_checks(
+        self, session: Session, engine: DockerEngine, started: StartedContainer
+    ) -> list[CheckResult]:
+        context = CheckContext(
+            session=session,
+            engine=engine,
+            container=started.name,
+            started_at=started.started_at,
+            start_error=started.start_error,
+        )
+        checks = build_checks(self.profile.checks, tcp_ports=started.tcp_ports)
+        return run_checks(checks, context)
+
+    def _save_evidence(self, engine: DockerEngine, container: str) -> None:
+        folder = self.options.report_dir
+        if folder is None:
+            return
+        document = engine.inspect_container(container)
+        logs = engine.read_logs(container) if document is not None else ""
+        files = {
+            "docker-inspect.json": document or {},
+            "container.log": logs,
+            "host-facts.json": self.facts.to_dict() if self.facts else {},
+            "checks.json": [check.to_dict() for check in self.checks],
+        }
+        for name, content in files.items():
+            self.evidence.append(write_evidence(folder, name, content))
+
+    def _finish(self) -> None:
+        """Tear down (or keep), then release the target, whatever happened."""
+        with self._phase("teardown"):
+            if self.options.keep:
+                log.info("keeping %s", ", ".join(self.teardown.describe()))
+            else:
+                self.leftovers += self.teardown.run(self.session)
+            try:
+                self.target.release()
+            except TeardownError as exc:
+                self.leftovers += list(exc.resources) or [exc.message]
+
+    def _foreign_note(self, verdict: Verdict) -> str:
+        """Say so when the host could not execute the image's architecture."""
+        arch = self.image_platform.split("/")[1] if "/" in self.image_platform else ""
+        if verdict is not Verdict.FAIL or not arch or self.facts is None:
+            return ""
+        if self.facts.can_run(arch):
+            return ""
+        return f" (this {self.facts.machine} host has no QEMU handler for {arch})"
+
+    def _keep_hints(self) -> tuple[str, ...]:
+        if not self.options.keep or not self.teardown.resources:
+            return ()
+        prefix = self.target.host.shell_prefix()
+        name = f"siteproof-{self.run_id}"
+        return (
+            f"shell:  {prefix}docker exec -it {name} sh",
+            f"logs:   {prefix}docker logs {name}",
+            "left in place: " + ", ".join(self.teardown.describe()),
+        )
+
+    def _report(self, verdict: Verdict, reason: str) -> VerifyReport:
+        report = VerifyReport(
+            verdict=verdict,
+            reason=reason,
+            tarball=str(self.tarball),
+            sha256=self.sha256,
+            run_id=self.run_id,
+            target=self.target.host.label,
+            image=self.image,
+            image_platform=self.image_platform,
+            emulated=self.emulated,
+            findings=self.findings,
+            checks=self.checks,
+            host=self.facts,
+            loaded=self.loaded.reported if self.loaded else (),
+            timings=dict(self.timings),
+            leftovers=tuple(self.leftovers),
+            kept=self.options.keep,
+            keep_hints=self._keep_hints(),
+            evidence=tuple(self.evidence),
+        )
+        if self.options.report_dir is not None:
+            write_report(report, self.options.report_dir)
+        log.info("verify %s: %s %s", self.run_id, str(verdict).upper(), reason)
+        return report
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,104 @@
+"""Write a verify report as text, JSON and JUnit XML, and save evidence files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from siteproof.checks.base import Status
+from siteproof.report.verify import VerifyReport
+
+log = logging.getLogger(__name__)
+
+REPORT_FILES = ("report.txt", "report.json", "junit.xml")
+
+
+def render_text(report: VerifyReport) -> str:
+    """Return a short summary for people."""
+    lines = [f"{str(report.verdict).upper()}  {report.tarball}"]
+    if report.reason:
+        lines.append(f"reason  {report.reason}")
+    lines.append(f"sha256  {report.sha256}")
+    emulated = " (emulated by QEMU)" if report.emulated else ""
+    lines.append(f"image   {report.image} {report.image_platform}{emulated}".rstrip())
+    lines.append(f"target  {report.target}{_host_line(report)}")
+    lines += [_check_line(c.status, c.name, c.detail) for c in report.checks]
+    errors = [f for f in report.findings if str(f.severity) == "error"]
+    lines += [f"  FAIL   preflight {f.code}: {f.message}" for f in errors]
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+    lines.append(f"time    {report.total_s:.1f} s ({phases})")
+    lines += [f"left    {item}" for item in report.leftovers]
+    lines += [f"kept    {hint}" for hint in report.keep_hints]
+    return "\n".join(lines) + "\n"
+
+
+def _host_line(report: VerifyReport) -> str:
+    host = report.host
+    if host is None:
+        return ""
+    return (
+        f": {host.machine}, kernel {host.kernel}, {host.page_size // 1024}k pages, "
+        f"cgroup {host.cgroup}, Docker {host.docker_server}"
+    )
+
+
+def _check_line(status: Status, name: str, detail: str) -> str:
+    return f"  {str(status).upper():6} {name}: {detail}"
+
+
+def render_json(report: VerifyReport) -> str:
+    """Return the report as indented JSON."""
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def render_junit(report: VerifyReport) -> str:
+    """Return JUnit XML: one test case per check, plus preflight and the run."""
+    suite = ET.Element("testsuite", name="siteproof verify", timestamp="")
+    suite.set("time", f"{report.total_s:.3f}")
+    for check in report.checks:
+        case = ET.SubElement(suite, "testcase", classname="verify", name=check.name)
+        case.set("time", f"{check.duration_s:.3f}")
+        _mark(case, check.status, check.detail)
+    preflight = ET.SubElement(suite, "testcase", classname="verify", name="preflight")
+    errors = [f"{f.code}: {f.message}" for f in report.findings if f.severity >= 2]
+    _mark(preflight, Status.FAIL if errors else Status.PASS, "; ".join(errors))
+    if str(report.verdict) == "error":
+        run = ET.SubElement(suite, "testcase", classname="verify", name="run")
+        _mark(run, Status.ERROR, report.reason)
+    cases = list(suite)
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+    suite.set("errors", str(sum(c.find("error") is not None for c in cases)))
+    suite.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _mark(case: ET.Element, status: Status, detail: str) -> None:
+    tags = {Status.FAIL: "failure", Status.ERROR: "error", Status.SKIP: "skipped"}
+    if status in tags:
+        ET.SubElement(case, tags[status], message=detail[:500]).text = detail
+
+
+def write_evidence(folder: Path, name: str, content: str | Any) -> str:
+    """Write one evidence file (text, or JSON for anything else); return its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = content if isinstance(content, str) else json.dumps(content, indent=2)
+    (folder / name).write_text(text, encoding="utf-8")
+    return name
+
+
+def write_report(report: VerifyReport, folder: Path) -> list[Path]:
+    """Write report.txt, report.json and junit.xml into *folder*."""
+    folder.mkdir(parents=True, exist_ok=True)
+    renderers = (render_text, render_json, render_junit)
+    paths = []
+    for name, render in zip(REPORT_FILES, renderers, strict=True):
+        path = folder / name
+        path.write_text(render(report), encoding="utf-8")
+        paths.append(path)
+    log.info("report written to %s", folder)
+    return paths
