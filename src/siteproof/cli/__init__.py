@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # Subcommands live in their own modules and load only when used.
 _COMMANDS = {
     "inspect": "siteproof.cli.inspect:inspect_command",
+    "site": "siteproof.cli.site:site_group",
+    "key": "siteproof.cli.key:key_group",
+    "stamp": "siteproof.cli.stamp:stamp_group",
+    "bundle": "siteproof.cli.bundle:bundle_command",
 }
 _OPTIONAL_COMMANDS = {
     "verify": "siteproof.cli.verify:verify_command",
