@@ -32,6 +32,7 @@ from siteproof.hostfacts import HostFacts, check_disk_space, gather_host_facts
 from siteproof.platforms import normalize_arch
 from siteproof.remote.base import ProgressCallback, Session
 from siteproof.remote.docker import DockerEngine
+from siteproof.report.parity import parity_table
 from siteproof.report.verify import Verdict, VerifyReport, judge
 from siteproof.report.writers import write_evidence, write_report
 from siteproof.runtime import (
@@ -46,6 +47,9 @@ from siteproof.targets.base import Target
 from siteproof.teardown import Teardown
 
 log = logging.getLogger(__name__)
+
+# The report keeps the end of the container log; the evidence file has all.
+LOG_KEPT_CHARS = 64 << 10
 
 # How much room loaded layers take per byte of compressed layer blob.
 _UNPACK_FACTOR = {Compression.NONE: 1, Compression.GZIP: 3, Compression.ZSTD: 3}
@@ -122,6 +126,8 @@ class _Run:
     checks: tuple[CheckResult, ...] = ()
     evidence: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    isolated: bool | None = None
+    log_text: str = ""
 
     def execute(self) -> VerifyReport:
         self.run_id = self.options.run_id or new_run_id()
@@ -230,6 +236,7 @@ class _Run:
                 teardown=self.teardown,
                 use_sudo=use_sudo,
             )
+            self.isolated = bool(network)
         prepare_volumes(session, self.profile.run.volumes, teardown=self.teardown)
         exposed = sorted((document.get("Config") or {}).get("ExposedPorts") or {})
         spec = container_spec(
@@ -302,6 +309,7 @@ class _Run:
             return
         document = engine.inspect_container(container)
         logs = engine.read_logs(container) if document is not None else ""
+        self.log_text = logs[-LOG_KEPT_CHARS:]
         files = {
             "docker-inspect.json": document or {},
             "container.log": logs,
@@ -363,6 +371,17 @@ class _Run:
             kept=self.options.keep,
             keep_hints=self._keep_hints(),
             evidence=tuple(self.evidence),
+            site=self.profile.to_dict(),
+            parity=tuple(
+                parity_table(
+                    self.profile,
+                    self.facts.to_dict() if self.facts else None,
+                    isolated=self.isolated,
+                )
+            ),
+            cloud=self.target.report_facts(),
+            log=self.log_text,
+            log_forbid=tuple(p for c in self.profile.checks for p in c.forbid),
         )
         if self.options.report_dir is not None:
             write_report(report, self.options.report_dir)

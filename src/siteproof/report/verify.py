@@ -46,6 +46,11 @@ class VerifyReport:
         kept: ``--keep`` left everything in place.
         keep_hints: how to reach what was kept.
         evidence: evidence file names written to the report folder.
+        site: the site profile used.
+        parity: site axis against verification host, row by row.
+        cloud: how the host was rented (instance, price, cost), if it was.
+        log: the container log, when it was saved.
+        log_forbid: the site's forbidden log patterns, to mark lines.
     """
 
     verdict: Verdict
@@ -66,6 +71,11 @@ class VerifyReport:
     kept: bool = False
     keep_hints: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
+    site: Mapping[str, Any] = field(default_factory=dict)
+    parity: tuple[Mapping[str, str], ...] = ()
+    cloud: Mapping[str, Any] = field(default_factory=dict)
+    log: str = ""
+    log_forbid: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -97,6 +107,12 @@ class VerifyReport:
             "kept": self.kept,
             "keep_hints": list(self.keep_hints),
             "evidence": list(self.evidence),
+            "site": dict(self.site),
+            "parity": [dict(row) for row in self.parity],
+            "cloud": dict(self.cloud),
+            "cost": (self.cloud.get("instance") or {}).get("cost"),
+            "log": self.log,
+            "log_forbid": list(self.log_forbid),
         }
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.checks.base import Status
+from siteproof.report.html import render_html
 from siteproof.report.verify import VerifyReport
 
 log = logging.getLogger(__name__)
 
-REPORT_FILES = ("report.txt", "report.json", "junit.xml")
+REPORT_FILES = ("report.txt", "report.json", "junit.xml", "report.html", "summary.md")
 
 
 def render_text(report: VerifyReport) -> str:
@@ -83,6 +84,38 @@ def _mark(case: ET.Element, status: Status, detail: str) -> None:
         ET.SubElement(case, tags[status], message=detail[:500]).text = detail
 
 
+def _render_html(report: VerifyReport) -> str:
+    return render_html(report.to_dict())
+
+
+def render_markdown(report: VerifyReport) -> str:
+    """Return a short summary to paste into a ticket."""
+    verdict = str(report.verdict).upper()
+    lines = [
+        f"**siteproof verify: {verdict}**"
+        + (f" - {report.reason}" if report.reason else ""),
+        "",
+        f"- tarball: `{report.tarball}` (sha256 `{report.sha256}`)",
+        f"- image: `{report.image or '?'}` ({report.image_platform or '?'})"
+        + (" - emulated" if report.emulated else ""),
+        f"- host: {report.target}",
+        f"- site: {report.site.get('name', '?')}",
+        "",
+        "| check | status | detail |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {c.name} | {c.status} | {c.detail.replace('|', '/')} |"
+        for c in report.checks
+    ]
+    errors = [f for f in report.findings if str(f.severity) == "error"]
+    lines += [
+        "",
+        f"{len(errors)} preflight error(s), {len(report.findings)} finding(s)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def write_evidence(folder: Path, name: str, content: str | Any) -> str:
     """Write one evidence file (text, or JSON for anything else); return its name."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,9 +125,9 @@ def write_evidence(folder: Path, name: str, content: str | Any) -> str:
 
 
 def write_report(report: VerifyReport, folder: Path) -> list[Path]:
-    """Write report.txt, report.json and junit.xml into *folder*."""
+    """Write the text, JSON, JUnit, HTML and Markdown forms into *folder*."""
     folder.mkdir(parents=True, exist_ok=True)
-    renderers = (render_text, render_json, render_junit)
+    renderers = (render_text, render_json, render_junit, _render_html, render_markdown)
     paths = []
     for name, render in zip(REPORT_FILES, renderers, strict=True):
         path = folder / name

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 from siteproof.errors import InputError
 from siteproof.targets.base import Host, Target, TargetOptions
 
-__all__ = ["TARGETS", "Host", "Target", "TargetOptions", "create_target"]
+__all__ = [
+    "TARGETS",
+    "Host",
+    "Target",
+    "TargetOptions",
+    "create_target",
+    "default_target_spec",
+]
 
 # The name --target starts with, and the class that handles it.
 TARGETS = {
@@ -39,3 +48,22 @@ def create_target(spec: str, options: TargetOptions) -> Target:
         importlib.import_module(module_name), class_name
     )
     return target_class.from_spec(spec, options)
+
+
+# Where the aliyun CLI and the SDK keep a configured access key. Only their
+# existence is checked here; nothing is read.
+_CREDENTIAL_FILES = (".aliyun/config.json", ".alibabacloud/credentials.ini")
+_CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ECS_METADATA")
+
+
+def default_target_spec() -> str:
+    """Return ``aliyun`` when cloud credentials are configured, else "".
+
+    The cloud is the default target only for users who set it up.
+    """
+    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
+        return "aliyun"
+    home = Path.home()
+    if any((home / name).is_file() for name in _CREDENTIAL_FILES):
+        return "aliyun"
+    return ""

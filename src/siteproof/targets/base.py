@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from siteproof.remote.base import Session
 from siteproof.site import SiteProfile
@@ -54,6 +56,10 @@ class TargetOptions:
     accept_new_host_key: bool = False
     connect_timeout_s: float = 20.0
     profile: SiteProfile | None = None
+    endpoint: str = ""  # cloud API address override
+    keep: bool = False  # leave what was rented for a look
+    # Called with (what we wait for, seconds waited so far) during long waits.
+    progress: Callable[[str, float], None] | None = None
 
 
 class Target(ABC):
@@ -80,6 +86,10 @@ class Target(ABC):
         Raises:
             InfraError: when the host cannot be had or reached.
         """
+
+    def report_facts(self) -> dict[str, Any]:
+        """Return what the report should say about how the host was had."""
+        return {}
 
     def release(self) -> None:  # noqa: B027 - most targets have nothing to release
         """Give back what :meth:`open` acquired; safe to call twice.

@@ -19,13 +19,14 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from siteproof.errors import InputError, ProvisionError, TeardownError
 from siteproof.journal import Journal, Resource, state_dir
 from siteproof.remote.base import Session
 from siteproof.site import SiteProfile
 from siteproof.targets.aliyun.api import EcsApi, RetryPolicy
-from siteproof.targets.aliyun.facts import AliyunFacts
+from siteproof.targets.aliyun.facts import AliyunFacts, site_axes
 from siteproof.targets.aliyun.network import NetworkBuilder
 from siteproof.targets.aliyun.offers import Price
 from siteproof.targets.aliyun.provision import Rental, Renter
@@ -126,8 +127,8 @@ class AliyunTarget(Target):
     def from_spec(cls, spec: str, options: TargetOptions) -> AliyunTarget:
         """Build from ``aliyun`` or ``aliyun:<region>`` and the command line.
 
-        ``options.endpoint``, ``options.keep`` and ``options.progress`` are
-        used when the command line provides them.
+        ``options.endpoint``, ``options.keep`` and ``options.progress`` come
+        from the command line.
 
         Raises:
             InputError: when no site profile was given.
@@ -138,16 +139,20 @@ class AliyunTarget(Target):
         region = spec.partition(":")[2]
         if region:
             profile = replace(profile, aliyun=replace(profile.aliyun, region=region))
-        aliyun = AliyunOptions(
-            endpoint=str(getattr(options, "endpoint", "") or ""),
-            keep=bool(getattr(options, "keep", False)),
-        )
-        return cls(profile, options=aliyun, progress=getattr(options, "progress", None))
+        aliyun = AliyunOptions(endpoint=options.endpoint, keep=options.keep)
+        return cls(profile, options=aliyun, progress=options.progress)
 
     @property
     def endpoint(self) -> str:
         """Return the API address in use ("" for Alibaba Cloud's own)."""
         return self.options.endpoint or self.profile.aliyun.endpoint
+
+    def report_facts(self) -> dict[str, Any]:
+        """Return the instance, its price and the site axes it was chosen for."""
+        return {
+            "instance": self._facts.to_dict(),
+            "site_axes": site_axes(self._facts, self.profile),
+        }
 
     @property
     def facts(self) -> AliyunFacts:
