@@ -103,6 +103,11 @@ def write_bundle(
     """
     archive = open_archive(tarball)
     image = select_image(archive, profile.run.image, profile.site.platform)
+    if name and not _CONTAINER_NAME.match(name):
+        raise InputError(
+            f"{name!r} is not a container name docker accepts",
+            hint="use letters, digits, _ . and -, starting with a letter or digit",
+        )
     argv = run_argv(profile, image, name or _container_name(image))
     stamp = stamp or _default_stamp(tarball)
     if stamp:
@@ -143,7 +148,14 @@ def _prepare_folder(folder: Path) -> None:
             f"output folder {folder} is not empty",
             hint="name a new folder, or empty this one",
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {folder}: {exc.strerror}") from None
+
+
+# Docker's own rule for container names.
+_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def _safe_name(name: str) -> str:

@@ -98,11 +98,17 @@ def create_signing_key(folder: Path | None = None, *, force: bool = False) -> Pa
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_private(private_path, pem)
     public = PublicKey.from_key(key.public_key())
     public_path = folder / PUBLIC_KEY_FILE
-    public_path.write_text(f"{public.openssh} {KEY_COMMENT}\n", encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_private(private_path, pem)
+        public_path.write_text(f"{public.openssh} {KEY_COMMENT}\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the signing key into {folder}: {exc.strerror}",
+            hint="set SITEPROOF_CONFIG_DIR to a folder you can write",
+        ) from None
     log.info("created signing key %s in %s", public.key_id, folder)
     return public_path
 

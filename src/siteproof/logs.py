@@ -8,6 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
+from siteproof.errors import InputError
+
 _NOISY_LIBRARIES = ("asyncssh", "paramiko", "urllib3", "alibabacloud", "Tea")
 
 
@@ -36,7 +38,12 @@ def setup_logging(
     root.addHandler(console)
     root.setLevel(logging.DEBUG if (verbosity or log_file) else level)
     if log_file is not None:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the log file {log_file}: {exc.strerror}"
+            ) from None
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )

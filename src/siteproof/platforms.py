@@ -25,6 +25,9 @@ _ARCH_ALIASES = {
     "mips64le": "mips64le",
 }
 
+# Architectures Docker publishes images for.
+KNOWN_ARCHITECTURES = frozenset(_ARCH_ALIASES.values()) | {"mips64", "ppc64"}
+
 # The variant an engine assumes when an image does not name one.
 _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.errors import SiteFileError
-from siteproof.platforms import Platform
+from siteproof.platforms import KNOWN_ARCHITECTURES, Platform
 
 DEFAULT_PROFILE = "kylin-v10-arm64"
 
@@ -170,6 +170,10 @@ _BUILTIN_SITES: dict[str, dict[str, Any]] = {
 }
 
 
+def _builtin_hint() -> str:
+    return "built-in profiles: " + ", ".join(builtin_profile_names())
+
+
 def builtin_profile_names() -> list[str]:
     """Return the names ``--site`` accepts besides a file path."""
     return sorted(_BUILTIN_SITES)
@@ -189,16 +193,24 @@ def load_profile(name_or_path: str | None) -> SiteProfile:
         return _builtin(DEFAULT_PROFILE)
     if name_or_path in _BUILTIN_SITES and not Path(name_or_path).exists():
         return _builtin(name_or_path)
+    if not name_or_path.strip():
+        raise SiteFileError("--site is empty", hint=_builtin_hint())
     path = Path(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows editors put a byte order mark in front.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SiteFileError(
-            f"site file {path} does not exist",
-            hint="built-in profiles: " + ", ".join(builtin_profile_names()),
+            f"site file {path} does not exist", hint=_builtin_hint()
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SiteFileError(f"cannot read site file {path}: {exc}") from None
+    except IsADirectoryError:
+        raise SiteFileError(f"site file {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise SiteFileError(
+            f"site file {path} is not UTF-8 text", hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SiteFileError(f"cannot read site file {path}: {exc.strerror}") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -312,7 +324,12 @@ def _argv(value: Any) -> tuple[str, ...]:
 
 
 def _docker_version(value: Any) -> tuple[int, int]:
-    match = re.match(r"^\s*(\d+)\.(\d+)", str(value))
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        raise ValueError(
+            f'write the version in quotes, e.g. docker = "20.10" '
+            f"(a bare {value} is a number)"
+        )
+    match = re.match(r"^\s*(\d{1,3})\.(\d{1,3})(\.\d+)*\s*$", str(value))
     if not match:
         raise ValueError(f"expected a version like 20.10, got {value!r}")
     return int(match.group(1)), int(match.group(2))
@@ -328,7 +345,8 @@ def _page_size(value: Any) -> int:
 def _choice(*allowed: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+            names = ", ".join(a or repr(a) for a in allowed)
+            raise ValueError(f"expected one of {names}, got {value!r}")
         return str(value)
 
     return convert
@@ -337,7 +355,100 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
 def _env(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise TypeError("expected a table of NAME = value")
-    return {str(k): str(v) for k, v in value.items()}
+    for name, item in value.items():
+        if not isinstance(item, str | int | float | bool):
+            raise TypeError(f"{name}: expected a text or number value, got {item!r}")
+    return {
+        str(k): str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in value.items()
+    }
+
+
+_PORT = re.compile(
+    r"^(?:(?:\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(\d{1,5}):)?(\d{1,5})(?:/(tcp|udp|sctp))?$"
+)
+
+
+def _ports(value: Any) -> tuple[str, ...]:
+    ports = _string_list(value)
+    for port in ports:
+        match = _PORT.match(port)
+        numbers = [int(n) for n in match.groups()[:2] if n] if match else []
+        if not match or not all(0 < n < 65536 for n in numbers):
+            raise ValueError(
+                f"{port!r} is not [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] "
+                "with ports 1-65535"
+            )
+    return ports
+
+
+def _volumes(value: Any) -> tuple[str, ...]:
+    volumes = _string_list(value)
+    for volume in volumes:
+        parts = volume.split(":")
+        container = parts[1] if len(parts) > 1 else parts[0]
+        if not container.startswith("/") or len(parts) > 3:
+            raise ValueError(
+                f"{volume!r} is not HOST_PATH_OR_NAME:/CONTAINER_PATH[:ro] "
+                "(the container path must be absolute)"
+            )
+    return volumes
+
+
+def _absolute(value: Any) -> str:
+    path = _STRING(value)
+    if path and not path.startswith("/"):
+        raise ValueError(f"expected an absolute path, got {path!r}")
+    return str(path)
+
+
+def _http_url(value: Any) -> str:
+    url = _STRING(value)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    return str(url)
+
+
+def _http_status(value: Any) -> int:
+    status = _INT(value)
+    if not 100 <= status <= 599:
+        raise ValueError(f"expected an HTTP status 100-599, got {status}")
+    return int(status)
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not 0 < seconds < 7 * 86400:
+        raise ValueError(f"expected a duration above 0 and below 7 days, got {value!r}")
+    return seconds
+
+
+def _price(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"expected a price of 0 or more, got {value!r}")
+    return float(value)
+
+
+def _endpoint(value: Any) -> str:
+    endpoint = _STRING(value)
+    if endpoint and not re.match(r"^[A-Za-z0-9.-]+(:\d{1,5})?$", endpoint):
+        raise ValueError(
+            f"expected HOST[:PORT] without a scheme (the API is always signed "
+            f"and, except on this machine, sent over https), got {endpoint!r}"
+        )
+    return str(endpoint)
+
+
+def _platform(value: Any) -> Platform:
+    platform = Platform.parse(_STRING(value))
+    if platform.architecture not in KNOWN_ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {platform.architecture!r}; expected one of "
+            + ", ".join(sorted(KNOWN_ARCHITECTURES))
+        )
+    return platform
 
 
 _STRING = _expect(str, "a string")
@@ -353,7 +464,7 @@ def _parse_site(reader: _TableReader, table: tuple[str, Mapping[str, Any]]) -> S
         if required not in table[1]:
             raise reader.fail(f"[site] {required}", "missing")
     return SiteSpec(
-        platform=reader.get(table, "platform", lambda v: Platform.parse(_STRING(v))),
+        platform=reader.get(table, "platform", _platform),
         docker=reader.get(table, "docker", _docker_version),
         page_size=reader.get(table, "page_size", _page_size),
         cgroup=reader.get(table, "cgroup", _choice("v1", "v2"), "v1"),
@@ -376,11 +487,11 @@ def _parse_run(reader: _TableReader, table: tuple[str, Mapping[str, Any]]) -> Ru
         image=reader.get(table, "image", _STRING, ""),
         entrypoint=reader.get(table, "entrypoint", _argv),
         command=reader.get(table, "command", _argv),
-        workdir=reader.get(table, "workdir", _STRING, ""),
+        workdir=reader.get(table, "workdir", _absolute, ""),
         user=reader.get(table, "user", _STRING, ""),
-        ports=reader.get(table, "ports", _string_list, ()),
+        ports=reader.get(table, "ports", _ports, ()),
         env=reader.get(table, "env", _env, {}),
-        volumes=reader.get(table, "volumes", _string_list, ()),
+        volumes=reader.get(table, "volumes", _volumes, ()),
         restart=reader.get(
             table,
             "restart",
@@ -410,16 +521,16 @@ def _parse_check(
     kind = kinds[0]
     target = ""
     if kind == "http":
-        target = reader.get(table, "http", _STRING)
+        target = reader.get(table, "http", _http_url)
     elif kind == "tcp":
         target = str(reader.get(table, "tcp", _INT))
     return CheckSpec(
         kind=kind,
         target=target,
-        status=reader.get(table, "status", _INT, 200),
+        status=reader.get(table, "status", _http_status, 200),
         body=reader.get(table, "body", _STRING, ""),
-        within_s=reader.get(table, "within", parse_duration, 60.0),
-        settle_s=reader.get(table, "settle", parse_duration, 5.0),
+        within_s=reader.get(table, "within", _positive_duration, 60.0),
+        settle_s=reader.get(table, "settle", _positive_duration, 5.0),
         forbid=reader.get(table, "forbid", _string_list, ()),
         require=reader.get(table, "require", _string_list, ()),
         command=reader.get(table, "exec", _argv, ()),
@@ -441,7 +552,7 @@ def _parse_aliyun(
     known |= {"endpoint", "ssh_from", "image_id", "docker_version"}
     reader.reject_unknown("aliyun", table[1], known)
     defaults = AliyunSpec()
-    price = reader.get(table, "max_price", _expect(float | int, "a number"))
+    price = reader.get(table, "max_price", _price)
     return AliyunSpec(
         region=reader.get(table, "region", _STRING, defaults.region),
         instance_types=reader.get(
@@ -452,7 +563,7 @@ def _parse_aliyun(
             table, "max_lifetime", _lifetime, defaults.max_lifetime_s
         ),
         max_price=None if price is None else float(price),
-        endpoint=reader.get(table, "endpoint", _STRING, ""),
+        endpoint=reader.get(table, "endpoint", _endpoint, ""),
         ssh_from=reader.get(table, "ssh_from", _STRING, defaults.ssh_from),
         image_id=reader.get(table, "image_id", _STRING, ""),
         docker_version=reader.get(table, "docker_version", _STRING, ""),

@@ -250,6 +250,8 @@ def check_stamp(
     actual = sha256_file(tarball)
     problems = _signature_problems(document, key)
     verification = document.get("verification") or {}
+    if not isinstance(verification, dict):
+        raise InputError(f"stamp {stamp} is malformed: verification is not an object")
     if verification.get("verdict") != "pass":
         problems.append(
             f"the stamp records verdict {verification.get('verdict')!r}, not pass"

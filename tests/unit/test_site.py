@@ -85,6 +85,25 @@ def test_load_profile_defaults_to_the_conservative_kylin_profile() -> None:
         (GOOD.replace('"1h"', '"10m"'), r"max_lifetime: must be at least 30m"),
         (GOOD.replace('forbid = ["Traceback"]', 'tcp = 80\nhttp = "x"'), "exactly one"),
         ("[run]\nimage = 'a'\n", r"the \[site\] table is missing"),
+        (GOOD.replace('"20.10.24"', "20.10"), "write the version in quotes"),
+        (GOOD.replace('"linux/arm64/v8"', '"linux/foo"'), "unknown architecture 'foo'"),
+        (GOOD.replace('"8501:8501"', '"abc"'), r"\[run\] ports: 'abc' is not"),
+        (GOOD.replace('"8501:8501"', '"99999:1"'), r"\[run\] ports: '99999:1'"),
+        (GOOD.replace('"/data/app:/app/data"', '"nocolon"'), r"\[run\] volumes"),
+        (GOOD.replace("restart = ", 'workdir = "rel"\nrestart = '), "absolute path"),
+        (GOOD.replace('TZ = "Asia/Shanghai"', "A = { B = 1 }"), r"\[run\] env: A"),
+        (
+            GOOD.replace('http   = "http://127', 'http   = "ftp://127'),
+            "http:// or https://",
+        ),
+        (GOOD.replace("status = 200", "status = 999"), "HTTP status 100-599"),
+        (GOOD.replace('within = "2m"', 'within = "0s"'), "above 0"),
+        (GOOD.replace('max_lifetime = "1h"', "max_price = -1"), "price of 0 or more"),
+        (
+            GOOD.replace('max_lifetime = "1h"', 'endpoint = "http://evil.example.com"'),
+            "without a scheme",
+        ),
+        (GOOD.replace('restart = "always"', 'restart = "sometimes"'), "one of '', no"),
         ("[site\nplatform=", "not valid TOML"),
     ],
 )
@@ -93,6 +112,31 @@ def test_load_profile_names_the_bad_key(
 ) -> None:
     with pytest.raises(SiteFileError, match=message):
         load_profile(str(_write(tmp_path, text)))
+
+
+def test_load_profile_accepts_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(GOOD, encoding="utf-8-sig")
+
+    assert load_profile(str(path)).run.image == "msg/app:1.4"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"\xff\xfe[site]"), "is not UTF-8 text"),
+    ],
+)
+def test_load_profile_unreadable_file_is_one_clear_line(
+    tmp_path: Path, make: object, message: str
+) -> None:
+    path = tmp_path / "site.toml"
+    make(path)  # type: ignore[operator]
+
+    with pytest.raises(SiteFileError, match=message) as caught:
+        load_profile(str(path))
+    assert "Errno" not in caught.value.message
 
 
 def test_load_profile_reports_a_missing_file_with_the_builtin_names(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import posixpath
+import re
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,8 +20,11 @@ from siteproof.archive.model import (
     Image,
     ImageConfig,
     Layer,
+    json_mapping,
+    json_string,
+    json_strings,
 )
-from siteproof.archive.streams import detect_compression, file_size
+from siteproof.archive.streams import detect_compression, file_size, tar_end_problem
 from siteproof.errors import ArchiveError, InputError
 from siteproof.platforms import Platform
 
@@ -31,6 +35,10 @@ _INDEX_TYPES = {
     "application/vnd.docker.distribution.manifest.list.v2+json",
 }
 _REF_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+_COPY_AGAIN = "the copy is incomplete or damaged; copy or export it again"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Docker nests at most an index in an index; more is a loop or garbage.
+_MAX_INDEX_DEPTH = 4
 # Reading metadata members whole is fine; anything larger is not metadata.
 _MAX_METADATA_BYTES = 16 << 20
 
@@ -130,6 +138,11 @@ def _describe_tar_error(path: Path, size: int, exc: Exception) -> ArchiveError:
         return ArchiveError(f"{path} is empty")
     with path.open("rb") as handle:
         magic = handle.read(4)
+    if magic.startswith(b"PK\x03\x04"):
+        return ArchiveError(
+            f"{path} is a zip file, not a docker save tarball",
+            hint="unzip it first, or send the .tar that docker save wrote",
+        )
     if detect_compression(magic) is not Compression.NONE:
         return ArchiveError(
             f"{path} is a compressed file, not a docker save tarball",
@@ -142,13 +155,23 @@ def _describe_tar_error(path: Path, size: int, exc: Exception) -> ArchiveError:
 
 
 def _check_not_truncated(path: Path, tar: tarfile.TarFile, size: int) -> None:
+    last = "the start"
     for member in tar.getmembers():
         if member.isreg() and member.offset_data + member.size > size:
             raise ArchiveError(
                 f"{path} is truncated: {member.name} needs "
                 f"{member.offset_data + member.size} bytes, the file has {size}",
-                hint="the copy stopped early; copy or export it again",
+                hint=_COPY_AGAIN,
             )
+        last = member.name
+    assert tar.fileobj is not None
+    tar.fileobj.seek(tar.offset)
+    problem = tar_end_problem(tar.fileobj)
+    if problem:
+        raise ArchiveError(
+            f"{path} is truncated or damaged after {last}: {problem}",
+            hint=_COPY_AGAIN,
+        )
 
 
 def _read_index(members: _Members, size: int) -> Archive:
@@ -197,9 +220,9 @@ def _config(members: _Members, archive: Archive, name: str) -> ImageConfig:
     data = _checked_blob(members, archive, name)
     try:
         return ImageConfig.from_json(json.loads(data))
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ArchiveError(
-            f"{members.path}: config {name} is not valid: {exc}"
+            f"{members.path}: config {name} is not a valid image config: {exc}"
         ) from None
 
 
@@ -207,10 +230,18 @@ def _docker_images(members: _Members, archive: Archive) -> Iterator[Image]:
     manifest = members.read_json("manifest.json")
     if not isinstance(manifest, list):
         raise ArchiveError(f"{members.path}: manifest.json is not a list")
-    for item in manifest:
-        config_name = str(item.get("Config", ""))
+    for number, item in enumerate(manifest):
+        where = f"manifest.json entry {number}: "
+        try:
+            entry = json_mapping(item, f"{where}it")
+            config_name = json_string(entry, "Config", where)
+            layer_names = list(json_strings(entry, "Layers", where))
+            tags = json_strings(entry, "RepoTags", where)
+        except ValueError as exc:
+            raise ArchiveError(f"{members.path}: {exc}") from None
+        if not config_name:
+            raise ArchiveError(f"{members.path}: {where}it names no Config")
         config = _config(members, archive, config_name)
-        layer_names = [str(n) for n in item.get("Layers") or ()]
         _check_layer_count(members.path, config, layer_names)
         layers = tuple(
             _layer(members, name, digest=_blob_digest(name), diff_id=diff_id)
@@ -219,7 +250,7 @@ def _docker_images(members: _Members, archive: Archive) -> Iterator[Image]:
         yield Image(
             config_digest=_config_digest(members, config_name),
             config_blob=config_name,
-            tags=tuple(item.get("RepoTags") or ()),
+            tags=tags,
             config=config,
             layers=layers,
         )
@@ -257,33 +288,65 @@ def _layer(
 def _oci_images(
     members: _Members,
     archive: Archive,
-    index: Mapping[str, Any],
+    index: Any,
     inherited_tags: tuple[str, ...],
+    depth: int = 0,
 ) -> Iterator[Image]:
-    for descriptor in index.get("manifests") or ():
-        tags = _ref_names(descriptor) or inherited_tags
+    if depth > _MAX_INDEX_DEPTH:
+        raise ArchiveError(f"{members.path}: image indexes nest too deep (a loop?)")
+    try:
+        descriptors = _descriptors(json_mapping(index, "the index"), "manifests")
+    except ValueError as exc:
+        raise ArchiveError(f"{members.path}: {exc}") from None
+    for descriptor in descriptors:
+        tags = _ref_names(members.path, descriptor) or inherited_tags
         name = _descriptor_member(members.path, descriptor)
+        document = _json_blob(members, archive, name)
+        nested = descriptor.get("mediaType") in _INDEX_TYPES or "manifests" in document
+        if nested:
+            yield from _oci_images(members, archive, document, tags, depth + 1)
+        else:
+            yield _oci_image(members, archive, document, tags)
+
+
+def _json_blob(members: _Members, archive: Archive, name: str) -> Mapping[str, Any]:
+    try:
         document = json.loads(_checked_blob(members, archive, name))
-        if descriptor.get("mediaType") in _INDEX_TYPES or "manifests" in document:
-            yield from _oci_images(members, archive, document, tags)
-            continue
-        yield _oci_image(members, archive, document, tags)
+        return json_mapping(document, f"blob {name}")
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise ArchiveError(
+            f"{members.path}: {name} is not a valid manifest: {exc}"
+        ) from None
 
 
-def _ref_names(descriptor: Mapping[str, Any]) -> tuple[str, ...]:
-    annotations = descriptor.get("annotations") or {}
-    full = annotations.get(_REF_ANNOTATIONS[0])
+def _descriptors(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = document.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{key} is not a list")
+    return [json_mapping(item, f"{key}[{n}]") for n, item in enumerate(value)]
+
+
+def _ref_names(path: Path, descriptor: Mapping[str, Any]) -> tuple[str, ...]:
+    try:
+        annotations = json_mapping(descriptor.get("annotations"), "annotations")
+        full = json_string(annotations, _REF_ANNOTATIONS[0], "annotation ")
+        short = json_string(annotations, _REF_ANNOTATIONS[1], "annotation ")
+    except ValueError as exc:
+        raise ArchiveError(f"{path}: {exc}") from None
     if full:
-        return (str(full),)
-    short = annotations.get(_REF_ANNOTATIONS[1])
-    return (str(short),) if short else ()
+        return (full,)
+    return (short,) if short else ()
 
 
 def _descriptor_member(path: Path, descriptor: Mapping[str, Any]) -> str:
-    digest = str(descriptor.get("digest", ""))
+    digest = descriptor.get("digest")
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise ArchiveError(
+            f"{path}: a descriptor's digest {digest!r} is not sha256:<64 hex digits>"
+        )
     algorithm, _, hexdigest = digest.partition(":")
-    if not hexdigest:
-        raise ArchiveError(f"{path}: a descriptor has no digest: {descriptor}")
     return f"blobs/{algorithm}/{hexdigest}"
 
 
@@ -293,9 +356,13 @@ def _oci_image(
     manifest: Mapping[str, Any],
     tags: tuple[str, ...],
 ) -> Image:
-    config_name = _descriptor_member(members.path, manifest.get("config") or {})
+    try:
+        config_descriptor = json_mapping(manifest.get("config"), "config")
+        descriptors = _descriptors(manifest, "layers")
+    except ValueError as exc:
+        raise ArchiveError(f"{members.path}: image manifest: {exc}") from None
+    config_name = _descriptor_member(members.path, config_descriptor)
     config = _config(members, archive, config_name)
-    descriptors = list(manifest.get("layers") or ())
     layer_names = [_descriptor_member(members.path, d) for d in descriptors]
     _check_layer_count(members.path, config, layer_names)
     layers = tuple(

@@ -30,6 +30,7 @@ from siteproof.archive.streams import (
     drain,
     hash_in_background,
     open_decompressed,
+    tar_end_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 LayerProgress = Callable[[int, int], None]
 
 WHITEOUT_PREFIX = ".wh."
+# Longest file name Linux accepts; docker load fails on longer ones.
+NAME_MAX = 255
 OPAQUE_MARKER = ".wh..wh..opq"
 
 # tarfile's stream mode copies its whole buffer on every small read, so a
@@ -108,11 +111,11 @@ def _read_layer(
             blob_digest, diff_id = _merge_compressed(path, layer, index, merger)
     except (tarfile.TarError, *DECOMPRESSION_ERRORS) as exc:
         log.debug("layer %s unreadable: %s", layer.blob, exc)
-        archive.problems.append(
-            BlobProblem(layer.blob, layer.diff_id, f"unreadable: {exc}", "content")
-        )
-        return
-    _check_digests(archive, layer, blob_digest, diff_id)
+        merger.note_damage(str(exc) or type(exc).__name__)
+    else:
+        _check_digests(archive, layer, blob_digest, diff_id)
+    for damage in merger.take_damage():
+        archive.problems.append(BlobProblem(layer.blob, "", damage, "content"))
 
 
 def _merge_plain(path: Path, layer: Layer, index: int, merger: _Merger) -> str:
@@ -123,6 +126,8 @@ def _merge_plain(path: Path, layer: Layer, index: int, merger: _Merger) -> str:
         tarfile.open(fileobj=window, mode="r:") as tar,  # type: ignore[call-overload]
     ):
         _merge_members(tar, index, merger)
+        window.seek(tar.offset)
+        _expect_clean_end(tar)
     return "sha256:" + digest.result()
 
 
@@ -138,6 +143,7 @@ def _merge_compressed(
             bufsize=STREAM_BUFFER_BYTES,
         ) as tar:
             _merge_members(tar, index, merger)
+            _expect_clean_end(tar)
         drain(diff)  # type: ignore[arg-type]
         return "sha256:" + raw.hasher.hexdigest(), "sha256:" + diff.hasher.hexdigest()
 
@@ -165,8 +171,17 @@ def _merge_members(tar: tarfile.TarFile, index: int, merger: _Merger) -> None:
             parent = posixpath.dirname(path)
             merger.remove(posixpath.join(parent, name[len(WHITEOUT_PREFIX) :]), index)
         elif path != "/" or member.isdir():
-            merger.add(_entry(tar, member, path, index))
+            entry = _entry(tar, member, path, index)
+            merger.check_loadable(entry)
+            merger.add(entry)
         tar.members.clear()  # keep memory flat: entries hold what we need
+
+
+def _expect_clean_end(tar: tarfile.TarFile) -> None:
+    """Raise when tarfile stopped early at a damaged header (it does so quietly)."""
+    problem = tar_end_problem(tar.fileobj)  # type: ignore[arg-type]
+    if problem:
+        raise tarfile.ReadError(problem)
 
 
 def _normalize(name: str) -> str:
@@ -268,6 +283,25 @@ class _Merger:
         root = Entry("/", EntryType.DIR, mode=0o755)
         self.entries: dict[str, Entry] = {"/": root}
         self.children: dict[str, set[str]] = {"/": set()}
+        self._damage: list[str] = []
+
+    def check_loadable(self, entry: Entry) -> None:
+        """Note what makes the engine refuse the layer while unpacking it."""
+        too_long = [part for part in entry.path.split("/") if len(part) > NAME_MAX]
+        if too_long:
+            self.note_damage(f"{entry.path} has a name longer than {NAME_MAX} bytes")
+        target = entry.link_target or ""
+        if entry.type is EntryType.HARDLINK and target not in self.entries:
+            self.note_damage(f"hard link {entry.path} points to missing {target}")
+
+    def note_damage(self, what: str) -> None:
+        """Note why the layer cannot be unpacked."""
+        self._damage.append(what)
+
+    def take_damage(self) -> list[str]:
+        """Return and forget what :meth:`check_loadable` noted."""
+        damage, self._damage = self._damage, []
+        return damage
 
     def add(self, entry: Entry) -> None:
         path = entry.path

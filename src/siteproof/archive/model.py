@@ -30,6 +30,8 @@ class Compression(enum.Enum):
     NONE = "none"
     GZIP = "gzip"
     ZSTD = "zstd"
+    BZIP2 = "bzip2"  # docker load accepts these two; nobody should send them
+    XZ = "xz"
 
 
 class EntryType(enum.Enum):
@@ -270,25 +272,67 @@ class ImageConfig:
         return DEFAULT_PATH.split(":")
 
     @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> ImageConfig:
-        """Build from the JSON of an image config blob."""
-        config = document.get("config") or {}
-        rootfs = document.get("rootfs") or {}
-        health = config.get("Healthcheck") or {}
+    def from_json(cls, document: Any) -> ImageConfig:
+        """Build from the JSON of an image config blob.
+
+        Raises:
+            ValueError: naming the first field whose type is wrong (the
+                engine could not unmarshal it either).
+        """
+        top = json_mapping(document, "the config")
+        config = json_mapping(top.get("config"), "config")
+        rootfs = json_mapping(top.get("rootfs"), "rootfs")
+        health = json_mapping(config.get("Healthcheck"), "config.Healthcheck")
         return cls(
-            os=str(document.get("os", "")),
-            architecture=str(document.get("architecture", "")),
-            variant=str(document.get("variant", "")),
-            entrypoint=tuple(config.get("Entrypoint") or ()),
-            cmd=tuple(config.get("Cmd") or ()),
-            env=tuple(config.get("Env") or ()),
-            working_dir=str(config.get("WorkingDir") or ""),
-            user=str(config.get("User") or ""),
-            exposed_ports=tuple(sorted(config.get("ExposedPorts") or {})),
-            healthcheck=tuple(health.get("Test") or ()),
-            labels=dict(config.get("Labels") or {}),
-            diff_ids=tuple(rootfs.get("diff_ids") or ()),
+            os=json_string(top, "os"),
+            architecture=json_string(top, "architecture"),
+            variant=json_string(top, "variant"),
+            entrypoint=json_strings(config, "Entrypoint", "config."),
+            cmd=json_strings(config, "Cmd", "config."),
+            env=json_strings(config, "Env", "config."),
+            working_dir=json_string(config, "WorkingDir", "config."),
+            user=json_string(config, "User", "config."),
+            exposed_ports=tuple(
+                sorted(json_mapping(config.get("ExposedPorts"), "config.ExposedPorts"))
+            ),
+            healthcheck=json_strings(health, "Test", "config.Healthcheck."),
+            labels={
+                str(k): str(v)
+                for k, v in json_mapping(config.get("Labels"), "config.Labels").items()
+            },
+            diff_ids=json_strings(rootfs, "diff_ids", "rootfs."),
         )
+
+
+def json_mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """Return a JSON object, {} for null; raise ValueError for anything else."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} is not an object")
+    return value
+
+
+def json_string(document: Mapping[str, Any], key: str, where: str = "") -> str:
+    """Return a string field, "" for null or absent."""
+    value = document.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}{key} is not a string")
+    return value
+
+
+def json_strings(
+    document: Mapping[str, Any], key: str, where: str = ""
+) -> tuple[str, ...]:
+    """Return a list-of-strings field, () for null or absent."""
+    value = document.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}{key} is not a list of strings")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import threading
 import zlib
@@ -20,9 +22,17 @@ CHUNK_BYTES = 1 << 20
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zX"
 
 # What a damaged compressed stream raises, depending on where it breaks.
-DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+DECOMPRESSION_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    zstandard.ZstdError,
+    lzma.LZMAError,
+)
 
 
 def detect_compression(magic: bytes) -> Compression:
@@ -31,6 +41,10 @@ def detect_compression(magic: bytes) -> Compression:
         return Compression.GZIP
     if magic.startswith(_ZSTD_MAGIC):
         return Compression.ZSTD
+    if magic.startswith(_BZIP2_MAGIC):
+        return Compression.BZIP2
+    if magic.startswith(_XZ_MAGIC):
+        return Compression.XZ
     return Compression.NONE
 
 
@@ -129,7 +143,30 @@ def open_decompressed(raw: io.RawIOBase, compression: Compression) -> IO[bytes]:
             buffered, read_size=CHUNK_BYTES, read_across_frames=True
         )
         return io.BufferedReader(reader, CHUNK_BYTES)  # type: ignore[arg-type]
+    if compression is Compression.BZIP2:
+        return bz2.BZ2File(buffered, mode="rb")
+    if compression is Compression.XZ:
+        return lzma.LZMAFile(buffered, mode="rb")
     return buffered
+
+
+def tar_end_problem(handle: IO[bytes]) -> str:
+    """Say what is wrong with the bytes after where a tar reader stopped.
+
+    Python's tarfile ends silently at a damaged header, so the caller hands
+    the stream positioned there. Docker's reader accepts nothing but zero
+    blocks after the last member (none, one, or two and more). Returns ""
+    when the end is clean.
+    """
+    length = 0
+    while chunk := handle.read(CHUNK_BYTES):
+        if chunk.count(0) != len(chunk):
+            offset = length + len(chunk) - len(chunk.lstrip(b"\0"))
+            return f"{offset} bytes after the last good entry are not a tar header"
+        length += len(chunk)
+    if length in (0, 512) or length >= 1024:
+        return ""
+    return "it ends inside a tar block"
 
 
 def drain(stream: IO[bytes]) -> None:

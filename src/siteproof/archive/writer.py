@@ -107,7 +107,7 @@ class _WrittenLayer:
 
     @property
     def media_type(self) -> str:
-        return MEDIA_OCI_LAYER + LAYER_SUFFIX[self.digests.compression]
+        return MEDIA_OCI_LAYER + LAYER_SUFFIX.get(self.digests.compression, "")
 
 
 @dataclass(frozen=True, slots=True)

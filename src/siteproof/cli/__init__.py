@@ -36,6 +36,7 @@ _COMMANDS = {
     "key": "siteproof.cli.key:key_group",
     "stamp": "siteproof.cli.stamp:stamp_group",
     "bundle": "siteproof.cli.bundle:bundle_command",
+    "build": "siteproof.cli.build:build_command",
 }
 _OPTIONAL_COMMANDS = {
     "verify": "siteproof.cli.verify:verify_command",
@@ -75,7 +76,7 @@ def _available_optional() -> dict[str, str]:
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option(
     "--log-file",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     help="Also write a DEBUG log to this file.",
 )
 @click.pass_context
@@ -119,8 +120,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def _invoke(args: list[str]) -> int:
     try:
         result = cli.main(args=args, prog_name="siteproof", standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        command = exc.ctx.command_path if exc.ctx else "siteproof"
+        click.echo(f"hint: see `{command} --help`", err=True)
+        return EXIT_INPUT
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         return EXIT_INPUT
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -435,6 +435,15 @@ def layer_zstd(blob: str, docker: str) -> Finding:
 
 def blob_corrupt(problem: BlobProblem) -> Finding:
     """Return the finding for a blob whose bytes do not match its digest."""
+    if problem.what == "content":
+        return Finding(
+            ERROR,
+            "blob-corrupt",
+            f"{problem.blob} cannot be unpacked: {problem.actual}; docker load at "
+            "the site will fail",
+            path=problem.blob,
+            hint="export the image again; if it persists, rebuild the layer",
+        )
     return Finding(
         ERROR,
         "blob-corrupt",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import json
+import lzma
 import tarfile
 from pathlib import Path
 
@@ -18,7 +21,13 @@ from siteproof.archive.model import (
     ImageFilesystem,
     SymlinkLoopError,
 )
-from siteproof.archive.writer import ImageSpec, IndexSpec, LayerBuilder, write_archive
+from siteproof.archive.writer import (
+    ImageSpec,
+    IndexSpec,
+    LayerBuilder,
+    TarLayer,
+    write_archive,
+)
 from siteproof.errors import ArchiveError, InputError
 from siteproof.platforms import Platform
 
@@ -79,7 +88,9 @@ def _filesystem(path: Path) -> ImageFilesystem:
 
 
 @pytest.mark.parametrize("fmt", list(ArchiveFormat))
-@pytest.mark.parametrize("compression", list(Compression))
+@pytest.mark.parametrize(
+    "compression", [Compression.NONE, Compression.GZIP, Compression.ZSTD]
+)
 def test_open_archive_reads_every_layout_and_compression(
     tmp_path: Path, fmt: ArchiveFormat, compression: Compression
 ) -> None:
@@ -255,3 +266,177 @@ def test_open_archive_detects_a_truncated_tarball(tmp_path: Path) -> None:
 
     with pytest.raises(ArchiveError, match="truncated"):
         open_archive(truncated)
+
+
+def _member_offsets(path: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(path) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_open_archive_detects_a_cut_in_the_last_header_or_end_blocks(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, ArchiveFormat.DOCKER, Compression.NONE)
+    data = path.read_bytes()
+    last = max(_member_offsets(path).values(), key=lambda m: m.offset)
+    end_of_last = last.offset_data + -(-last.size // 512) * 512
+    cuts = [last.offset + 100, end_of_last + 300, end_of_last + 700]
+
+    for cut in cuts:
+        truncated = tmp_path / f"cut-{cut}.tar"
+        truncated.write_bytes(data[:cut])
+        with pytest.raises(ArchiveError, match="truncated"):
+            open_archive(truncated)
+    # Docker accepts an archive that ends right after a member or a zero block.
+    for cut in (end_of_last, end_of_last + 512):
+        clean = tmp_path / f"clean-{cut}.tar"
+        clean.write_bytes(data[:cut])
+        assert open_archive(clean).images
+
+
+def test_open_archive_names_a_zip_file(tmp_path: Path) -> None:
+    zipped = tmp_path / "image.zip"
+    zipped.write_bytes(b"PK\x03\x04" + bytes(600))
+
+    with pytest.raises(ArchiveError, match="zip file"):
+        open_archive(zipped)
+
+
+def _docker_archive(
+    tmp_path: Path, layers: list[LayerBuilder], **config: object
+) -> Path:
+    spec = ImageSpec(layers=layers, tags=["acme/app:1"], architecture="arm64", **config)
+    return write_archive(tmp_path / "app.tar", [spec], ArchiveFormat.DOCKER)
+
+
+def test_read_filesystem_reports_what_docker_load_cannot_unpack(
+    tmp_path: Path,
+) -> None:
+    long_name = "x" * 256
+    layer = (
+        LayerBuilder()
+        .add_file("ok", b"ok")
+        .add_hardlink("hl", "does/not/exist")
+        .add_file(long_name, b"long")
+    )
+    archive = open_archive(_docker_archive(tmp_path, [layer]))
+    read_filesystem(archive, archive.images[0])
+
+    damage = " ".join(p.actual for p in archive.problems if p.what == "content")
+    assert "hard link /hl points to missing /does/not/exist" in damage
+    assert "longer than 255 bytes" in damage
+
+
+def test_read_filesystem_reports_a_damaged_header_inside_a_layer(
+    tmp_path: Path,
+) -> None:
+    layer = LayerBuilder()
+    for number in range(6):
+        layer.add_file(f"file{number}", bytes([65 + number]) * 700)
+    path = _docker_archive(tmp_path, [layer])
+    archive = open_archive(path)
+    blob = archive.images[0].layers[0]
+    data = bytearray(path.read_bytes())
+    with tarfile.open(
+        fileobj=io.BytesIO(data[blob.offset : blob.offset + blob.size])
+    ) as tar:
+        header = tar.getmember("file4").offset
+    data[blob.offset + header : blob.offset + header + 512] = b"\x07" * 512
+    path.write_bytes(bytes(data))
+
+    filesystem = read_filesystem(archive, archive.images[0])
+
+    damage = [p.actual for p in archive.problems if p.what == "content"]
+    assert any("not a tar header" in d for d in damage)
+    assert filesystem.get("/file3") is not None
+
+
+@pytest.mark.parametrize("compressor", ["bz2", "xz"])
+def test_read_filesystem_reads_bzip2_and_xz_layers(
+    tmp_path: Path, compressor: str
+) -> None:
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        info = tarfile.TarInfo("hello")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    packed = (bz2.compress if compressor == "bz2" else lzma.compress)(plain.getvalue())
+    blob = tmp_path / "layer.blob"
+    blob.write_bytes(packed)
+    path = _docker_archive(tmp_path, [TarLayer(blob)])
+    archive = open_archive(path)
+    filesystem = read_filesystem(archive, archive.images[0])
+
+    assert filesystem.get("/hello") is not None
+    assert archive.problems == []
+
+
+def _rewrite_json(path: Path, member: str, change: object) -> Path:
+    """Copy a tarball, replacing one JSON member by *change*."""
+    out = path.with_name(f"{path.stem}+{member.replace('/', '_')}.tar")
+    with tarfile.open(path) as source, tarfile.open(out, "w") as target:
+        for info in source.getmembers():
+            data = source.extractfile(info).read() if info.isreg() else b""  # type: ignore[union-attr]
+            if info.name == member:
+                data = json.dumps(change).encode()
+                info.size = len(data)
+            target.addfile(info, io.BytesIO(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["a", "b"], "manifest.json entry 0: it is not an object"),
+        ([{"Config": 5}], "Config is not a string"),
+        ([{"Config": "x.json", "Layers": "abc"}], "Layers is not a list of strings"),
+        ([{"Config": "x.json", "RepoTags": [5]}], "RepoTags is not a list of strings"),
+        ([{"Layers": []}], "names no Config"),
+    ],
+)
+def test_open_archive_refuses_a_manifest_of_the_wrong_shape(
+    tmp_path: Path, change: object, message: str
+) -> None:
+    path = _write(tmp_path, ArchiveFormat.DOCKER, Compression.NONE)
+
+    with pytest.raises(ArchiveError, match=message):
+        open_archive(_rewrite_json(path, "manifest.json", change))
+
+
+def test_open_archive_refuses_a_config_docker_could_not_unmarshal(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, ArchiveFormat.DOCKER, Compression.NONE)
+    manifest = json.loads(_read_member(path, "manifest.json"))
+    config_name = manifest[0]["Config"]
+    config = json.loads(_read_member(path, config_name))
+    config["config"]["Cmd"] = [1, None]
+
+    with pytest.raises(ArchiveError, match=r"config\.Cmd is not a list of strings"):
+        open_archive(_rewrite_json(path, config_name, config))
+
+
+def _read_member(path: Path, name: str) -> bytes:
+    with tarfile.open(path) as tar:
+        return tar.extractfile(name).read()  # type: ignore[union-attr]
+
+
+def test_open_archive_refuses_an_index_that_is_not_an_object_or_loops(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, ArchiveFormat.OCI, Compression.NONE)
+    with pytest.raises(ArchiveError, match="the index is not an object"):
+        open_archive(_rewrite_json(path, "index.json", []))
+
+    index = json.loads(_read_member(path, "index.json"))
+    loop = dict(
+        index["manifests"][0], mediaType="application/vnd.oci.image.index.v1+json"
+    )
+    looping = {"schemaVersion": 2, "manifests": [loop]}
+    looped = _rewrite_json(path, "index.json", looping)
+    # The blob the descriptor names is a manifest, not an index: re-point it
+    # at index.json's own content so the index refers to itself.
+    digest = loop["digest"].split(":")[1]
+    final = _rewrite_json(looped, f"blobs/sha256/{digest}", looping)
+    with pytest.raises(ArchiveError, match=r"nest too deep|not a valid"):
+        open_archive(final)
