@@ -37,7 +37,10 @@ class Host:
         """Return e.g. ``local`` or ``root@198.51.100.2:22``."""
         if self.kind == "local":
             return "local"
-        return f"{self.user}@{self.address}:{self.port}"
+        if not self.address:
+            return f"{self.kind} (no host yet)"
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.user}@{address}:{self.port}"
 
     def shell_prefix(self) -> str:
         """Return the command that opens a shell on the host ("" when local)."""

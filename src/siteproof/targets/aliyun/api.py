@@ -281,6 +281,18 @@ def translate_error(action: str, exc: Exception, where: str) -> Exception:
     return error
 
 
+def require_credentials(where: str) -> None:
+    """Fail before anything is rented or journaled when no key is configured.
+
+    Raises:
+        ProvisionError: naming where credentials are looked for.
+    """
+    try:
+        _credentials().get_credential()
+    except Exception as exc:  # noqa: BLE001 - the SDK raises several kinds
+        raise _transport_error(exc, where) from None
+
+
 def _transport_error(cause: BaseException, where: str) -> Exception:
     """Sort an error that is not an API answer: credentials, or the network."""
     if "credential" in type(cause).__name__.lower():

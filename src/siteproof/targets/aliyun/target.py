@@ -25,7 +25,7 @@ from siteproof.errors import InputError, ProvisionError, TeardownError
 from siteproof.journal import Journal, Resource, state_dir
 from siteproof.remote.base import Session
 from siteproof.site import SiteProfile
-from siteproof.targets.aliyun.api import EcsApi, RetryPolicy
+from siteproof.targets.aliyun.api import EcsApi, RetryPolicy, require_credentials
 from siteproof.targets.aliyun.facts import AliyunFacts, site_axes
 from siteproof.targets.aliyun.network import NetworkBuilder
 from siteproof.targets.aliyun.offers import Price
@@ -227,6 +227,7 @@ class AliyunTarget(Target):
 
     def _start(self) -> Renter:
         spec = self.profile.aliyun
+        require_credentials(f"ECS {spec.region}")
         api = EcsApi(
             region=spec.region, endpoint=self.endpoint, retry=self.options.retry
         )
