@@ -48,7 +48,7 @@ CLOSE_TIMEOUT_S = 5.0
 UPLOAD_ATTEMPTS = 3
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 _ERRNO_CAUSES = {
-    "ECONNREFUSED": "connection refused (is sshd running on that port?)",
+    "ECONNREFUSED": "connection refused",
     "EHOSTUNREACH": "no route to host",
     "ENETUNREACH": "network unreachable",
     "EINVAL": "no route to host",
