@@ -11,9 +11,9 @@ from pathlib import Path
 from siteproof.errors import CommandError, InfraError
 from siteproof.remote.base import ProgressCallback, Session
 from siteproof.remote.docker import DockerEngine, LoadResult
+from siteproof.signals import deferred_interrupts
 from siteproof.teardown import (
     Teardown,
-    deferred_interrupts,
     remove_image_command,
     remove_path_command,
 )

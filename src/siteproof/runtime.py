@@ -20,10 +20,10 @@ from typing import Any
 from siteproof.errors import CommandError
 from siteproof.remote.base import Session
 from siteproof.remote.docker import ContainerSpec, DockerEngine
+from siteproof.signals import deferred_interrupts
 from siteproof.site import RunSpec
 from siteproof.teardown import (
     Teardown,
-    deferred_interrupts,
     delete_rule_command,
     remove_container_command,
     remove_network_command,

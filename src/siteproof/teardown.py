@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from siteproof.errors import InfraError
 from siteproof.remote.base import Session
+from siteproof.signals import shielded_from_signals
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +100,7 @@ class Teardown:
             return []
         if session is None:
             return [f"{r} (no connection to the host)" for r in pending]
-        with _shielded_from_signals():
+        with shielded_from_signals():
             try:
                 result = session.run(_script(pending), timeout_s=TEARDOWN_TIMEOUT_S)
             except InfraError as exc:
@@ -131,43 +129,3 @@ def _script(pending: list[Resource]) -> str:
         for index, resource in enumerate(pending)
     ]
     return "\n".join(lines) + "\n"
-
-
-@contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold back Ctrl-C and SIGTERM until the block is done, then raise.
-
-    For steps that create something whose name is known only when they
-    finish (``docker load``): the resource is registered before the
-    interrupt lands, so teardown can remove it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in saved:
-        signal.signal(sig, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-    if caught:
-        raise KeyboardInterrupt(signal.Signals(caught[0]).name)
-
-
-@contextmanager
-def _shielded_from_signals() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM while cleaning up (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in saved:
-        signal.signal(sig, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)

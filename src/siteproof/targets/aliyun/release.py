@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from siteproof.errors import ProvisionError
@@ -170,25 +167,6 @@ class Releaser:
 
     def _out_of_time(self) -> bool:
         return time.monotonic() >= self._deadline
-
-
-@contextmanager
-def shielded_from_signals() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM while releasing (main thread only).
-
-    A second Ctrl-C must not abort the release of a paid instance halfway.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in saved:
-        signal.signal(sig, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def _delete_request(resource: Resource) -> tuple[str, dict[str, object]]:

@@ -24,6 +24,7 @@ from typing import Any
 from siteproof.errors import InputError, ProvisionError, TeardownError
 from siteproof.journal import Journal, Resource, state_dir
 from siteproof.remote.base import Session
+from siteproof.signals import shielded_from_signals
 from siteproof.site import SiteProfile
 from siteproof.targets.aliyun.api import EcsApi, RetryPolicy, require_credentials
 from siteproof.targets.aliyun.facts import AliyunFacts, site_axes
@@ -45,7 +46,6 @@ from siteproof.targets.aliyun.release import (
     ReleasePolicy,
     Releaser,
     find_run_instances,
-    shielded_from_signals,
 )
 from siteproof.targets.aliyun.userdata import (
     DEFAULT_MARKER_DIR,
