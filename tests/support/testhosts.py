@@ -360,6 +360,8 @@ def _public_key(private: Path) -> str:
 
 def _write_sshd_config(state: Path, address: str, docker_socket: Path) -> Path:
     config = state / "sshd_config"
+    home = state / "home"
+    home.mkdir(exist_ok=True)
     config.write_text(
         f"ListenAddress {address}\n"
         "Port 22\n"
@@ -375,7 +377,10 @@ def _write_sshd_config(state: Path, address: str, docker_socket: Path) -> Path:
         "MaxStartups 64:30:128\n"
         "LogLevel VERBOSE\n"
         "Subsystem sftp internal-sftp\n"
-        f"SetEnv DOCKER_HOST=unix://{docker_socket}\n"
+        # A home of its own, like a fresh VM's: bash run by sshd sources
+        # $HOME/.bashrc, and this machine's root .bashrc starts pyenv, which
+        # slows every command and can hang on pyenv's rehash lock.
+        f"SetEnv DOCKER_HOST=unix://{docker_socket} HOME={home}\n"
     )
     return config
 
