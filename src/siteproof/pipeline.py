@@ -3,6 +3,11 @@
 The pipeline never prints. It logs one INFO line per step and reports
 progress through the callbacks in :class:`VerifyOptions`. Teardown runs in
 ``finally``, so it also runs on errors, Ctrl-C and (via the CLI) SIGTERM.
+
+Getting the host is apart from using it: a :class:`HostLease` opens the
+target once, :func:`verify_series` runs several tarballs one after another
+over that one session, and the target is released once, after the last.
+:func:`verify` is the one-tarball case.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +31,7 @@ from siteproof.deploy import (
     load_tarball,
     upload_tarball,
 )
-from siteproof.errors import InfraError, InputError, TeardownError
+from siteproof.errors import InfraError, InputError, SiteproofError, TeardownError
 from siteproof.findings import Finding
 from siteproof.hostfacts import HostFacts, check_disk_space, gather_host_facts
 from siteproof.platforms import normalize_arch
@@ -99,7 +104,112 @@ def verify(
         InputError: bad input (unreadable tarball, unknown image name).
         KeyboardInterrupt: after teardown, when interrupted.
     """
-    return _Run(tarball, profile, target, options).execute()
+    return _Run(tarball, profile, HostLease(target), options).execute()
+
+
+@dataclass(slots=True)
+class HostLease:
+    """A target opened at most once, shared by the runs made on its host.
+
+    Attributes:
+        target: the target to open and release.
+        leftovers: what releasing the target could not give back.
+    """
+
+    target: Target
+    leftovers: list[str] = field(default_factory=list)
+    _session: Session | None = None
+    _error: InfraError | None = None
+    _is_opened: bool = False
+    _is_released: bool = False
+
+    @property
+    def is_opened(self) -> bool:
+        """Tell whether opening was tried (and so release is due)."""
+        return self._is_opened
+
+    def session(self) -> Session:
+        """Open the target on first use; return the same session after.
+
+        Raises:
+            InfraError: when the host cannot be had; raised again on later
+                calls without trying again.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._session is None:
+            self._is_opened = True
+            try:
+                self._session = self.target.open()
+            except InfraError as exc:
+                self._error = exc
+                raise
+        return self._session
+
+    def release(self) -> list[str]:
+        """Release the target once; return what could not be released."""
+        if self._is_released:
+            return []
+        self._is_released = True
+        try:
+            self.target.release()
+        except TeardownError as exc:
+            self.leftovers += list(exc.resources) or [exc.message]
+        return list(self.leftovers)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesResult:
+    """The runs of several tarballs on one host.
+
+    Attributes:
+        outcomes: per tarball, in order: its report, or the input error
+            that stopped its run.
+        leftovers: what releasing the host could not give back.
+    """
+
+    outcomes: tuple[VerifyReport | SiteproofError, ...]
+    leftovers: tuple[str, ...] = ()
+
+
+def verify_series(
+    tarballs: Sequence[Path],
+    profile: SiteProfile,
+    target: Target,
+    options: Sequence[VerifyOptions],
+) -> SeriesResult:
+    """Verify tarballs one after another on one host, then release it once.
+
+    Each tarball gets its own upload, load, run, checks and teardown; the
+    target is opened by the first run that needs it and released after the
+    last, also on errors, Ctrl-C and SIGTERM.
+
+    Args:
+        tarballs: the tarballs, in the order to run them.
+        profile: the site they are verified for.
+        target: the host they share.
+        options: one per tarball (report folder, run id, callbacks).
+
+    Returns:
+        the outcome of every tarball and what could not be released.
+
+    Raises:
+        KeyboardInterrupt: after teardown and release, when interrupted.
+    """
+    lease = HostLease(target)
+    outcomes: list[VerifyReport | SiteproofError] = []
+    last = len(tarballs) - 1
+    try:
+        for index, (tarball, option) in enumerate(zip(tarballs, options, strict=True)):
+            run = _Run(tarball, profile, lease, option, is_last=index == last)
+            try:
+                outcomes.append(run.execute())
+            except InputError as exc:
+                log.error("%s: %s", tarball, exc.message)
+                outcomes.append(exc)
+    finally:
+        lease.release()
+    return SeriesResult(tuple(outcomes), tuple(lease.leftovers))
 
 
 @dataclass(slots=True)
@@ -108,8 +218,9 @@ class _Run:
 
     tarball: Path
     profile: SiteProfile
-    target: Target
+    lease: HostLease
     options: VerifyOptions
+    is_last: bool = True  # release the host after this run
     run_id: str = ""
     sha256: str = ""
     findings: tuple[Finding, ...] = ()
@@ -138,6 +249,8 @@ class _Run:
             self._preflight()
         preflight_verdict, preflight_reason = judge(self.findings, ())
         if preflight_verdict is Verdict.FAIL:
+            if self.is_last and self.lease.is_opened:
+                self._release()
             return self._report(preflight_verdict, preflight_reason)
         verdict, reason = Verdict.ERROR, ""
         try:
@@ -151,6 +264,10 @@ class _Run:
         if self.leftovers and verdict is not Verdict.ERROR and not reason:
             reason = "could not remove: " + "; ".join(self.leftovers)
         return self._report(verdict, reason)
+
+    @property
+    def target(self) -> Target:
+        return self.lease.target
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -175,7 +292,7 @@ class _Run:
         self.sha256, self.findings = report.sha256, report.findings
         self.preflight_image = report.image
         self.layer_bytes = sum(
-            layer.size * _UNPACK_FACTOR[layer.compression]
+            layer.size * _UNPACK_FACTOR.get(layer.compression, 4)
             for image in report.images
             for layer in image.layers
         )
@@ -187,7 +304,7 @@ class _Run:
 
     def _on_host(self) -> tuple[Verdict, str]:
         with self._phase("connect"):
-            self.session = session = self.target.open()
+            self.session = session = self.lease.session()
         engine = DockerEngine(session)
         with self._phase("facts"):
             self.facts = gather_host_facts(session, upload_dir=UPLOAD_ROOT)
@@ -326,10 +443,11 @@ class _Run:
                 log.info("keeping %s", ", ".join(self.teardown.describe()))
             else:
                 self.leftovers += self.teardown.run(self.session)
-            try:
-                self.target.release()
-            except TeardownError as exc:
-                self.leftovers += list(exc.resources) or [exc.message]
+            if self.is_last:
+                self._release()
+
+    def _release(self) -> None:
+        self.leftovers += self.lease.release()
 
     def _foreign_note(self, verdict: Verdict) -> str:
         """Say so when the host could not execute the image's architecture."""

@@ -1,10 +1,16 @@
-"""``siteproof verify``: load and run the tarball on a real host, then clean up."""
+"""``siteproof verify``: load and run the tarball on a real host, then clean up.
+
+Several tarballs and ``--site`` files make a matrix (see
+:mod:`siteproof.matrix`): every tarball on every site, one host per site,
+one combined report. One tarball on one site behaves as it always did.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -26,12 +32,31 @@ from siteproof.errors import (
     InputError,
 )
 from siteproof.keys import find_signing_key
+from siteproof.matrix import (
+    Cancellation,
+    MatrixOptions,
+    MatrixReport,
+    MatrixSite,
+    run_matrix,
+    unique_labels,
+)
 from siteproof.pipeline import VerifyOptions, verify
 from siteproof.report.verify import Verdict, VerifyReport
-from siteproof.report.writers import render_json, render_text
+from siteproof.report.writers import (
+    render_json,
+    render_matrix_json,
+    render_matrix_text,
+    render_text,
+    write_matrix_report,
+)
 from siteproof.site import SiteProfile, load_profile
-from siteproof.stamp import write_stamp
-from siteproof.targets import TargetOptions, create_target, default_target_spec
+from siteproof.stamp import stamp_path_for, write_stamp
+from siteproof.targets import (
+    TargetOptions,
+    create_target,
+    default_target_spec,
+    target_kind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +65,14 @@ _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
 @click.command("verify")
-@click.argument("tarball", type=_FILE)
-@click.option("--site", "site", metavar="FILE|NAME", help="Site profile file or name.")
+@click.argument("tarball", type=_FILE, nargs=-1, required=True)
+@click.option(
+    "--site",
+    "site",
+    metavar="FILE|NAME",
+    multiple=True,
+    help="Site profile file or name; repeat it to verify on several sites.",
+)
 @click.option(
     "--target",
     "target_spec",
@@ -72,6 +103,13 @@ _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 @click.option("--keep", is_flag=True, help="Leave everything on the host for a look.")
 @click.option("--no-preflight", is_flag=True, help="Skip the static inspection.")
 @click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With several sites on aliyun: how many instances at the same time.",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["text", "json"]),
@@ -79,8 +117,8 @@ _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
     show_default=True,
 )
 def verify_command(  # noqa: PLR0917 - click passes one argument per option
-    tarball: Path,
-    site: str | None,
+    tarball: Path | tuple[Path, ...],
+    site: str | tuple[str, ...] | None,
     target_spec: str,
     endpoint: str,
     identity: Path | None,
@@ -90,27 +128,61 @@ def verify_command(  # noqa: PLR0917 - click passes one argument per option
     keep: bool,
     no_preflight: bool,
     output_format: str,
+    parallel: int = 1,
 ) -> int:
-    """Load and run TARBALL on a host as the site would, check it, clean up."""
-    profile = load_profile(site)
-    stderr = Console(stderr=True)
-    target = create_target(
-        _chosen_target(target_spec),
-        TargetOptions(
+    """Load and run TARBALL on a host as the site would, check it, clean up.
+
+    With several TARBALLs or --site options, every tarball runs on every site.
+    """
+    tarballs = (tarball,) if isinstance(tarball, Path) else tuple(tarball)
+    sites = (site,) if isinstance(site, str) or site is None else tuple(site)
+    setup = _Setup(
+        target_spec=target_spec,
+        target=TargetOptions(
             identity=identity,
             known_hosts=known_hosts,
             accept_new_host_key=accept_new_host_key,
-            profile=profile,
             endpoint=endpoint,
             keep=keep,
-            progress=wait_progress(stderr),
         ),
+        report_dir=report_dir,
+        keep=keep,
+        no_preflight=no_preflight,
+        output_format=output_format,
+        parallel=parallel,
     )
+    if len(tarballs) == 1 and len(sites) <= 1:
+        return _verify_one(tarballs[0], sites[0] if sites else None, setup)
+    return _verify_matrix(tarballs, sites or (None,), setup)
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """The command line, apart from the tarballs and sites."""
+
+    target_spec: str
+    target: TargetOptions
+    report_dir: Path | None
+    keep: bool
+    no_preflight: bool
+    output_format: str
+    parallel: int
+
+
+def _verify_one(tarball: Path, site: str | None, setup: _Setup) -> int:
+    """Verify one tarball on one site: the classic single run."""
+    profile = load_profile(site)
+    stderr = Console(stderr=True)
+    target = create_target(
+        _chosen_target(setup.target_spec),
+        replace(setup.target, profile=profile, progress=wait_progress(stderr)),
+    )
+    output_format = setup.output_format
     with upload_progress(stderr, enabled=output_format == "text") as progress:
         options = VerifyOptions(
-            report_dir=report_dir,
-            keep=keep,
-            no_preflight=no_preflight,
+            report_dir=setup.report_dir,
+            keep=setup.keep,
+            no_preflight=setup.no_preflight,
             on_upload=progress,
         )
         report = verify(tarball, profile, target, options)
@@ -119,6 +191,98 @@ def verify_command(  # noqa: PLR0917 - click passes one argument per option
     if report.passed:
         _stamp(tarball, report, profile)
     return _exit_code(report, hints_to_stderr=is_json)
+
+
+def _verify_matrix(
+    tarballs: tuple[Path, ...], sites: tuple[str | None, ...], setup: _Setup
+) -> int:
+    """Verify every tarball on every site, one host per site."""
+    spec = _chosen_target(setup.target_spec)
+    stderr = Console(stderr=True)
+    cancellation = Cancellation()
+    matrix_sites = _matrix_sites(
+        spec, sites, setup, cancellation.on_wait(wait_progress(stderr))
+    )
+    parallel = _site_parallelism(spec, setup.parallel)
+    is_text = setup.output_format == "text"
+    with upload_progress(stderr, enabled=is_text and parallel == 1) as progress:
+        options = MatrixOptions(
+            report_dir=setup.report_dir,
+            keep=setup.keep,
+            no_preflight=setup.no_preflight,
+            parallel=parallel,
+            on_upload=progress,
+            cancellation=cancellation,
+        )
+        matrix = run_matrix(tarballs, matrix_sites, options)
+    if setup.report_dir is not None:
+        write_matrix_report(matrix, setup.report_dir)
+    render = render_matrix_text if is_text else render_matrix_json
+    click.echo(render(matrix), nl=False)
+    _stamp_matrix(matrix, {site.name: site.profile for site in matrix_sites})
+    return _matrix_exit_code(matrix)
+
+
+def _matrix_sites(
+    spec: str,
+    sites: tuple[str | None, ...],
+    setup: _Setup,
+    progress: Callable[[str, float], None],
+) -> list[MatrixSite]:
+    """Load every site profile and give each its own target, before any work."""
+    profiles = [load_profile(site) for site in sites]
+    names = unique_labels([profile.name for profile in profiles])
+    return [
+        MatrixSite(
+            name,
+            profile,
+            create_target(
+                spec, replace(setup.target, profile=profile, progress=progress)
+            ),
+        )
+        for name, profile in zip(names, profiles, strict=True)
+    ]
+
+
+def _site_parallelism(spec: str, parallel: int) -> int:
+    """Return how many sites may run at once on this kind of target.
+
+    Rented instances are one per site. On ssh and local the sites share one
+    host, its Docker engine and its published ports, so they take turns.
+    """
+    if parallel > 1 and target_kind(spec) != "aliyun":
+        log.warning(
+            "--parallel %d ignored: the sites share the one %s host, so they "
+            "run one after another",
+            parallel,
+            target_kind(spec),
+        )
+        return 1
+    return parallel
+
+
+def _stamp_matrix(matrix: MatrixReport, profiles: dict[str, SiteProfile]) -> None:
+    """Stamp each passed run; with several sites, one stamp per site."""
+    several_sites = len(profiles) > 1
+    for cell in matrix.cells:
+        report = cell.report
+        if report is None or not report.passed:
+            continue
+        path = stamp_path_for(cell.tarball)
+        if several_sites:
+            path = path.with_name(f"{cell.tarball.name}.{cell.site}.stamp.json")
+        _stamp(cell.tarball, report, profiles[cell.site], path=path)
+
+
+def _matrix_exit_code(matrix: MatrixReport) -> int:
+    for site, items in matrix.leftovers.items():
+        for item in items:
+            click.echo(f"error: could not remove {item} (site {site})", err=True)
+    for cell in matrix.cells:
+        if cell.report is not None:
+            for item in cell.report.leftovers:
+                click.echo(f"error: could not remove {item}", err=True)
+    return matrix.exit_code
 
 
 def _chosen_target(spec: str) -> str:
@@ -132,13 +296,21 @@ def _chosen_target(spec: str) -> str:
     return chosen
 
 
-def _stamp(tarball: Path, report: VerifyReport, profile: SiteProfile) -> None:
+def _stamp(
+    tarball: Path,
+    report: VerifyReport,
+    profile: SiteProfile,
+    *,
+    path: Path | None = None,
+) -> None:
     """Sign a stamp for a passed tarball when the user has a signing key."""
     key = find_signing_key()
     if key is None:
         log.warning("no signing key, so no stamp: run `siteproof key init` once")
         return
-    path = write_stamp(tarball, report.sha256, report.to_dict(), profile, key)
+    path = write_stamp(
+        tarball, report.sha256, report.to_dict(), profile, key, path=path
+    )
     log.info("stamp written to %s", path)
 
 

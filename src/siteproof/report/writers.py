@@ -1,4 +1,9 @@
-"""Write a verify report as text, JSON and JUnit XML, and save evidence files."""
+"""Write a verify report as text, JSON and JUnit XML, and save evidence files.
+
+A matrix of runs (several tarballs, several sites) gets a combined summary
+table, one JSON document with every run's full report, and one JUnit file
+with a testsuite per run; each run's own files go to its subfolder.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import json
 import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from siteproof.checks.base import Status
 from siteproof.report.html import render_html
 from siteproof.report.verify import VerifyReport
+
+if TYPE_CHECKING:
+    from siteproof.matrix import MatrixCell, MatrixReport
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,13 @@ def render_json(report: VerifyReport) -> str:
 
 def render_junit(report: VerifyReport) -> str:
     """Return JUnit XML: one test case per check, plus preflight and the run."""
-    suite = ET.Element("testsuite", name="siteproof verify", timestamp="")
+    suite = _junit_suite(report, "siteproof verify")
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit_suite(report: VerifyReport, name: str) -> ET.Element:
+    suite = ET.Element("testsuite", name=name, timestamp="")
     suite.set("time", f"{report.total_s:.3f}")
     for check in report.checks:
         case = ET.SubElement(suite, "testcase", classname="verify", name=check.name)
@@ -69,13 +83,16 @@ def render_junit(report: VerifyReport) -> str:
     if str(report.verdict) == "error":
         run = ET.SubElement(suite, "testcase", classname="verify", name="run")
         _mark(run, Status.ERROR, report.reason)
+    _count_cases(suite)
+    return suite
+
+
+def _count_cases(suite: ET.Element) -> None:
     cases = list(suite)
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))
     suite.set("errors", str(sum(c.find("error") is not None for c in cases)))
     suite.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _mark(case: ET.Element, status: Status, detail: str) -> None:
@@ -134,4 +151,88 @@ def write_report(report: VerifyReport, folder: Path) -> list[Path]:
         path.write_text(render(report), encoding="utf-8")
         paths.append(path)
     log.info("report written to %s", folder)
+    return paths
+
+
+MATRIX_FILES = ("matrix.txt", "matrix.json", "junit.xml")
+
+
+def render_matrix_text(matrix: MatrixReport) -> str:
+    """Return each run's summary, then the tarball x site table."""
+    blocks = [
+        f"== {cell.tarball} on {cell.site}\n"
+        + (render_text(cell.report) if cell.report else f"error  {cell.reason}\n")
+        for cell in matrix.cells
+    ]
+    return "\n".join([*blocks, render_matrix_table(matrix)])
+
+
+def render_matrix_table(matrix: MatrixReport) -> str:
+    """Return the table: one row per tarball and site, verdict and reason."""
+    rows = [("TARBALL", "SITE", "VERDICT", "REASON")]
+    rows += [
+        (str(cell.tarball), cell.site, cell.verdict.upper(), cell.reason)
+        for cell in matrix.cells
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    lines = [
+        "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=False))
+        + "  "
+        + row[3]
+        for row in rows
+    ]
+    lines = [line.rstrip() for line in lines]
+    lines += [
+        f"left    site {site}: {item}"
+        for site, items in matrix.leftovers.items()
+        for item in items
+    ]
+    counts: dict[str, int] = {}
+    for cell in matrix.cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    tally = ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
+    lines.append(f"result  exit {matrix.exit_code} ({tally})")
+    return "\n".join(lines) + "\n"
+
+
+def render_matrix_json(matrix: MatrixReport) -> str:
+    """Return the combined report, every run's full report included, as JSON."""
+    return json.dumps(matrix.to_dict(), indent=2) + "\n"
+
+
+def render_matrix_junit(matrix: MatrixReport) -> str:
+    """Return JUnit XML with one testsuite per run (tarball on site)."""
+    suites = ET.Element("testsuites", name="siteproof verify")
+    for cell in matrix.cells:
+        suites.append(_matrix_suite(cell))
+    for name in ("tests", "failures", "errors", "skipped"):
+        suites.set(name, str(sum(int(s.get(name, "0")) for s in suites)))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _matrix_suite(cell: MatrixCell) -> ET.Element:
+    name = f"{cell.tarball} on {cell.site}"
+    if cell.report is not None:
+        suite = _junit_suite(cell.report, name)
+    else:
+        suite = ET.Element("testsuite", name=name, timestamp="", time="0.000")
+        run = ET.SubElement(suite, "testcase", classname="verify", name="run")
+        _mark(run, Status.ERROR, cell.reason)
+        _count_cases(suite)
+    for case in suite:
+        case.set("classname", f"verify.{cell.site}")
+    return suite
+
+
+def write_matrix_report(matrix: MatrixReport, folder: Path) -> list[Path]:
+    """Write the combined text, JSON and JUnit files into *folder*."""
+    folder.mkdir(parents=True, exist_ok=True)
+    renderers = (render_matrix_table, render_matrix_json, render_matrix_junit)
+    paths = []
+    for name, render in zip(MATRIX_FILES, renderers, strict=True):
+        path = folder / name
+        path.write_text(render(matrix), encoding="utf-8")
+        paths.append(path)
+    log.info("matrix report written to %s", folder)
     return paths
