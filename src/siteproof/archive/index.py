@@ -10,7 +10,7 @@ import re
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from siteproof.archive.model import (
     Archive,
@@ -166,7 +166,7 @@ def _check_not_truncated(path: Path, tar: tarfile.TarFile, size: int) -> None:
         last = member.name
     assert tar.fileobj is not None
     tar.fileobj.seek(tar.offset)
-    problem = tar_end_problem(tar.fileobj)
+    problem = tar_end_problem(cast(IO[bytes], tar.fileobj))
     if problem:
         raise ArchiveError(
             f"{path} is truncated or damaged after {last}: {problem}",

@@ -123,7 +123,7 @@ def _merge_plain(path: Path, layer: Layer, index: int, merger: _Merger) -> str:
     digest = hash_in_background(path, layer.offset, layer.size)
     with (
         FileSlice(path, layer.offset, layer.size) as window,
-        tarfile.open(fileobj=window, mode="r:") as tar,  # type: ignore[call-overload]
+        tarfile.open(fileobj=window, mode="r:") as tar,
     ):
         _merge_members(tar, index, merger)
         window.seek(tar.offset)
@@ -138,7 +138,7 @@ def _merge_compressed(
     with SliceReader(path, layer.offset, layer.size) as raw:
         diff = HashingReader(open_decompressed(raw, layer.compression))
         with tarfile.open(
-            fileobj=diff,  # type: ignore[arg-type]
+            fileobj=diff,
             mode="r|",
             bufsize=STREAM_BUFFER_BYTES,
         ) as tar:
@@ -174,7 +174,7 @@ def _merge_members(tar: tarfile.TarFile, index: int, merger: _Merger) -> None:
             entry = _entry(tar, member, path, index)
             merger.check_loadable(entry)
             merger.add(entry)
-        tar.members.clear()  # keep memory flat: entries hold what we need
+        tar.members.clear()  # type: ignore[attr-defined]  # keep memory flat: entries hold what we need
 
 
 def _expect_clean_end(tar: tarfile.TarFile) -> None:

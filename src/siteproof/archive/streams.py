@@ -12,7 +12,7 @@ import threading
 import zlib
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, cast
 
 import zstandard
 
@@ -52,7 +52,7 @@ class SliceReader(io.RawIOBase):
     """Read ``size`` bytes of a file from ``offset``, hashing them as they pass."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._file: BinaryIO = path.open("rb")
+        self._file: io.BufferedReader = path.open("rb")
         self._file.seek(offset)
         self._left = size
         self.hasher = hashlib.sha256()
@@ -84,7 +84,7 @@ class FileSlice(io.RawIOBase):
     """A seekable window onto ``size`` bytes of a file starting at ``offset``."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._file: BinaryIO = path.open("rb")
+        self._file: io.BufferedReader = path.open("rb")
         self._start = offset
         self._size = size
         self._position = 0
@@ -137,12 +137,12 @@ def open_decompressed(raw: io.RawIOBase, compression: Compression) -> IO[bytes]:
     """Wrap a raw blob stream in the decompressor its magic bytes call for."""
     buffered = io.BufferedReader(raw, CHUNK_BYTES)
     if compression is Compression.GZIP:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
     if compression is Compression.ZSTD:
         reader = zstandard.ZstdDecompressor().stream_reader(
             buffered, read_size=CHUNK_BYTES, read_across_frames=True
         )
-        return io.BufferedReader(reader, CHUNK_BYTES)  # type: ignore[arg-type]
+        return io.BufferedReader(reader, CHUNK_BYTES)
     if compression is Compression.BZIP2:
         return bz2.BZ2File(buffered, mode="rb")
     if compression is Compression.XZ:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from siteproof.errors import EXIT_FAILED, EXIT_OK
 from siteproof.inspect import inspect_tarball
-from siteproof.report.console import layer_progress, render_inspect
+from siteproof.report.console import byte_progress, render_inspect
 from siteproof.site import load_profile
 
 
@@ -39,7 +39,8 @@ def inspect_command(
     """Predict what breaks when TARBALL meets the site, without Docker."""
     profile = load_profile(site)
     stderr = Console(stderr=True)
-    with layer_progress(stderr, enabled=output_format == "text") as progress:
+    is_text = output_format == "text"
+    with byte_progress(stderr, "reading layers", enabled=is_text) as progress:
         report = inspect_tarball(
             tarball, profile, image_ref=image_ref, progress=progress
         )

@@ -8,21 +8,13 @@ one combined report. One tarball on one site behaves as it always did.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from siteproof.errors import (
     EXIT_FAILED,
@@ -41,6 +33,7 @@ from siteproof.matrix import (
     unique_labels,
 )
 from siteproof.pipeline import VerifyOptions, verify
+from siteproof.report.console import byte_progress
 from siteproof.report.verify import Verdict, VerifyReport
 from siteproof.report.writers import (
     render_json,
@@ -338,25 +331,8 @@ def _exit_code(report: VerifyReport, *, hints_to_stderr: bool) -> int:
     return _EXIT[report.verdict]
 
 
-@contextmanager
 def upload_progress(
     console: Console, *, enabled: bool = True
-) -> Iterator[Callable[[int, int], None] | None]:
-    """Yield an upload progress callback that draws a bar on a terminal."""
-    if not (enabled and console.is_terminal):
-        yield None
-        return
-    columns = (
-        TextColumn("uploading"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("upload", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
+) -> AbstractContextManager[Callable[[int, int], None] | None]:
+    """Return the upload progress bar (drawn only on a terminal)."""
+    return byte_progress(console, "uploading", enabled=enabled)

@@ -14,6 +14,7 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
@@ -120,22 +121,23 @@ def _print_group(code: str, findings: list[Finding], console: Console) -> None:
 
 
 @contextmanager
-def layer_progress(
-    console: Console, *, enabled: bool = True
+def byte_progress(
+    console: Console, label: str, *, enabled: bool = True
 ) -> Iterator[Callable[[int, int], None] | None]:
-    """Yield a progress callback that draws a bar on a terminal, else None."""
+    """Yield a (done, total) callback that draws a bar on a terminal, else None."""
     if not (enabled and console.is_terminal):
         yield None
         return
     columns = (
-        TextColumn("reading layers"),
+        TextColumn(label),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("layers", total=None)
+        task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
