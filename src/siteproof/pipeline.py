@@ -24,6 +24,7 @@ from typing import Any
 
 from siteproof.archive.model import Compression, Image
 from siteproof.checks import CheckContext, CheckResult, build_checks, run_checks
+from siteproof.checks.base import Status
 from siteproof.deploy import (
     UPLOAD_ROOT,
     LoadedImages,
@@ -418,7 +419,13 @@ class _Run:
             start_error=started.start_error,
         )
         checks = build_checks(self.profile.checks, tcp_ports=started.tcp_ports)
-        return run_checks(checks, context)
+        results = run_checks(checks, context)
+        if started.start_error:
+            # A container that never ran proves nothing, whatever answered on
+            # its ports, so the run fails even when no alive check was asked.
+            detail = "docker run failed: " + started.start_error.splitlines()[-1]
+            results.insert(0, CheckResult("start", Status.FAIL, detail, 0.0))
+        return results
 
     def _save_evidence(self, engine: DockerEngine, container: str) -> None:
         folder = self.options.report_dir
@@ -461,10 +468,11 @@ class _Run:
     def _keep_hints(self) -> tuple[str, ...]:
         if not self.options.keep or not self.teardown.resources:
             return ()
-        prefix = self.target.host.shell_prefix()
+        host = self.target.host
+        prefix = host.shell_prefix()
         name = f"siteproof-{self.run_id}"
         return (
-            f"shell:  {prefix}docker exec -it {name} sh",
+            f"shell:  {host.shell_prefix(terminal=True)}docker exec -it {name} sh",
             f"logs:   {prefix}docker logs {name}",
             "left in place: " + ", ".join(self.teardown.describe()),
         )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
 import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from siteproof.errors import CommandError
+from siteproof.errors import CommandError, InfraError
 from siteproof.remote.base import Session
 from siteproof.remote.docker import ContainerSpec, DockerEngine
 from siteproof.signals import deferred_interrupts
@@ -209,6 +210,13 @@ def start_container(
             stderr_tail=result.stderr_tail(),
         )
     start_error = "" if result.succeeded else result.stderr.strip()
+    if _PORT_TAKEN.search(start_error):
+        raise InfraError(
+            f"a port the site publishes is already in use on "
+            f"{engine.session.description}: {start_error.splitlines()[-1]}",
+            hint="stop what listens there (a container a killed run left? "
+            f"docker ps -a --filter label={RUN_LABEL}), or verify on another host",
+        )
     ports = tcp_host_ports(document or {})
     log.info(
         "started container %s from %s%s",
@@ -217,6 +225,10 @@ def start_container(
         f" (start failed: {start_error.splitlines()[-1]})" if start_error else "",
     )
     return StartedContainer(spec.name, started_at, start_error, ports)
+
+
+# How the engine says a published port is taken (the host's fault, not the image's).
+_PORT_TAKEN = re.compile(r"port is already allocated|address already in use")
 
 
 def tcp_host_ports(document: Mapping[str, Any]) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from siteproof.errors import SiteFileError
 from siteproof.platforms import KNOWN_ARCHITECTURES, Platform
@@ -245,7 +246,7 @@ def parse_profile(
     checks = document.get("check", [])
     if not isinstance(checks, list):
         raise SiteFileError(f"{source}: use [[check]] (an array of tables)")
-    return SiteProfile(
+    profile = SiteProfile(
         name=name,
         source=source,
         site=_parse_site(reader, reader.table("site", document["site"])),
@@ -258,6 +259,45 @@ def parse_profile(
             reader, reader.table("aliyun", document.get("aliyun", {}))
         ),
     )
+    _check_ports_are_published(profile)
+    return profile
+
+
+def _check_ports_are_published(profile: SiteProfile) -> None:
+    """Refuse a check on a host port that ``[run] ports`` does not publish.
+
+    Without ``[run] ports`` the image's EXPOSEd ports are published, which
+    only the tarball knows, so nothing is refused then.
+    """
+    published = {
+        int(match.group(1))
+        for match in map(_PORT.match, profile.run.ports)
+        if match and match.group(1)
+    }
+    if not profile.run.ports:
+        return
+    for number, check in enumerate(profile.checks):
+        port = _checked_port(check)
+        if port is not None and port not in published:
+            raise SiteFileError(
+                f"{profile.source}: [check[{number}]] uses port {port}, which "
+                "[run] ports does not publish on the host",
+                hint="published: " + (", ".join(map(str, sorted(published))) or "none"),
+            )
+
+
+def _checked_port(check: CheckSpec) -> int | None:
+    if check.kind == "tcp":
+        return int(check.target)
+    if check.kind != "http":
+        return None
+    parts = urlsplit(check.target)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    try:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
 
 
 class _TableReader:
@@ -329,7 +369,8 @@ def _docker_version(value: Any) -> tuple[int, int]:
             f'write the version in quotes, e.g. docker = "20.10" '
             f"(a bare {value} is a number)"
         )
-    match = re.match(r"^\s*(\d{1,3})\.(\d{1,3})(\.\d+)*\s*$", str(value))
+    # Distributions append their own suffix: 20.10.24+dfsg1, 18.09.1-ky10.
+    match = re.match(r"^\s*(\d{1,3})\.(\d{1,3})(?![\d])", str(value))
     if not match:
         raise ValueError(f"expected a version like 20.10, got {value!r}")
     return int(match.group(1)), int(match.group(2))

@@ -104,6 +104,8 @@ def test_load_profile_defaults_to_the_conservative_kylin_profile() -> None:
             "without a scheme",
         ),
         (GOOD.replace('restart = "always"', 'restart = "sometimes"'), "one of '', no"),
+        (GOOD.replace("127.0.0.1:8501", "127.0.0.1:9090"), "port 9090, which"),
+        (GOOD.replace('forbid = ["Traceback"]', "tcp = 22"), "port 22, which"),
         ("[site\nplatform=", "not valid TOML"),
     ],
 )

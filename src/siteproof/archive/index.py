@@ -149,9 +149,23 @@ def _describe_tar_error(path: Path, size: int, exc: Exception) -> ArchiveError:
             hint="decompress it first (gunzip / zstd -d)",
         )
     text = str(exc)
-    if "unexpected end" in text or "truncated" in text:
-        return ArchiveError(f"{path} is truncated: {text}")
-    return ArchiveError(f"{path} is not a tar archive ({text})")
+    if _starts_like_tar(path) and ("unexpected end" in text or "truncated" in text):
+        return ArchiveError(f"{path} is truncated: {text}", hint=_COPY_AGAIN)
+    return ArchiveError(
+        f"{path} is not a tar archive",
+        hint="give the file that `docker save -o FILE IMAGE` wrote",
+    )
+
+
+def _starts_like_tar(path: Path) -> bool:
+    """Tell whether the file begins with a valid tar header."""
+    with path.open("rb") as handle:
+        block = handle.read(tarfile.BLOCKSIZE)
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
 
 
 def _check_not_truncated(path: Path, tar: tarfile.TarFile, size: int) -> None:

@@ -161,12 +161,11 @@ def tar_end_problem(handle: IO[bytes]) -> str:
     length = 0
     while chunk := handle.read(CHUNK_BYTES):
         if chunk.count(0) != len(chunk):
-            offset = length + len(chunk) - len(chunk.lstrip(b"\0"))
-            return f"{offset} bytes after the last good entry are not a tar header"
+            return "the data after the last good entry is not a tar header"
         length += len(chunk)
     if length in (0, 512) or length >= 1024:
         return ""
-    return "it ends inside a tar block"
+    return "the file ends in the middle of a tar block"
 
 
 def drain(stream: IO[bytes]) -> None:

@@ -95,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code (never raises)."""
     args = list(sys.argv[1:] if argv is None else argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    previous = {}
+    if in_main_thread:
+        # A closed terminal (SIGHUP) and SIGTERM clean up like Ctrl-C.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, _interrupt)
     try:
         return _invoke(args)
     except SiteproofError as exc:
@@ -108,12 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(BUG_MESSAGE, err=True)
         return EXIT_BUG
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """Treat SIGTERM like Ctrl-C, so teardown in ``finally`` blocks runs."""
+    """Treat SIGTERM and SIGHUP like Ctrl-C, so teardown in ``finally`` runs."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

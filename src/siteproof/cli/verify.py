@@ -129,6 +129,8 @@ def verify_command(  # noqa: PLR0917 - click passes one argument per option
     """
     tarballs = (tarball,) if isinstance(tarball, Path) else tuple(tarball)
     sites = (site,) if isinstance(site, str) or site is None else tuple(site)
+    if report_dir is not None:
+        _prepare_report_dir(report_dir)
     setup = _Setup(
         target_spec=target_spec,
         target=TargetOptions(
@@ -276,6 +278,19 @@ def _matrix_exit_code(matrix: MatrixReport) -> int:
             for item in cell.report.leftovers:
                 click.echo(f"error: could not remove {item}", err=True)
     return matrix.exit_code
+
+
+def _prepare_report_dir(folder: Path) -> None:
+    """Make sure the report can be written before any time or money is spent."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".siteproof-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report into {folder}: {exc.strerror}"
+        ) from None
 
 
 def _chosen_target(spec: str) -> str:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from siteproof.checks.base import Status
 from siteproof.report.html import render_html
+from siteproof.report.parity import STATUS_LABELS
 from siteproof.report.verify import VerifyReport
 
 if TYPE_CHECKING:
@@ -37,11 +39,23 @@ def render_text(report: VerifyReport) -> str:
     lines += [_check_line(c.status, c.name, c.detail) for c in report.checks]
     errors = [f for f in report.findings if str(f.severity) == "error"]
     lines += [f"  FAIL   preflight {f.code}: {f.message}" for f in errors]
+    warnings = [f for f in report.findings if str(f.severity) == "warning"]
+    lines += [f"  WARN   preflight {f.code}: {f.message}" for f in warnings]
+    gaps = [row for row in report.parity if row.get("status") != "matched"]
+    lines += [_parity_line(row) for row in gaps if row.get("status") != "unknown"]
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
     lines.append(f"time    {report.total_s:.1f} s ({phases})")
     lines += [f"left    {item}" for item in report.leftovers]
     lines += [f"kept    {hint}" for hint in report.keep_hints]
     return "\n".join(lines) + "\n"
+
+
+def _parity_line(row: Mapping[str, str]) -> str:
+    """Say where the verification host was not like the site."""
+    return (
+        f"  NOTE   {row.get('axis')}: site {row.get('site')}, this host "
+        f"{row.get('host')} ({STATUS_LABELS.get(row.get('status', ''), '')})"
+    )
 
 
 def _host_line(report: VerifyReport) -> str:

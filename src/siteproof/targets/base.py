@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ class Host:
         user: SSH user.
         instance_id: cloud instance id, when rented.
         identity: private key file for the hint, if one was given.
+        known_hosts: known_hosts file the host key was checked against.
     """
 
     kind: str
@@ -31,6 +33,7 @@ class Host:
     user: str = ""
     instance_id: str = ""
     identity: str = ""
+    known_hosts: str = ""
 
     @property
     def label(self) -> str:
@@ -42,12 +45,19 @@ class Host:
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.user}@{address}:{self.port}"
 
-    def shell_prefix(self) -> str:
-        """Return the command that opens a shell on the host ("" when local)."""
+    def shell_prefix(self, *, terminal: bool = False) -> str:
+        """Return the ssh command that runs what follows on the host.
+
+        Empty when local. *terminal* asks for a TTY, for interactive commands.
+        """
         if self.kind == "local":
             return ""
-        key = f" -i {self.identity}" if self.identity else ""
-        return f"ssh{key} -p {self.port} {self.user}@{self.address} "
+        options = " -t" if terminal else ""
+        if self.identity:
+            options += f" -i {shlex.quote(self.identity)}"
+        if self.known_hosts:
+            options += f" -o UserKnownHostsFile={shlex.quote(self.known_hosts)}"
+        return f"ssh{options} -p {self.port} {self.user}@{self.address} "
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,16 @@ class SshTarget(Target):
         """
         host = parse_ssh_url(spec)
         identity = str(options.identity) if options.identity else ""
+        known_hosts = str(options.known_hosts) if options.known_hosts else ""
         return cls(
-            Host("ssh", host.address, host.port, host.user, identity=identity),
+            Host(
+                "ssh",
+                host.address,
+                host.port,
+                host.user,
+                identity=identity,
+                known_hosts=known_hosts,
+            ),
             options,
         )
 

@@ -169,6 +169,7 @@ class AliyunTarget(Target):
             SSH_USER,
             instance_id=self._facts.instance_id,
             identity=str(self._key_dir / "id_ed25519"),
+            known_hosts=str(self._key_dir / "known_hosts"),
         )
 
     @property
