@@ -391,3 +391,39 @@ def test_verify_local_healthcheck_waits_for_healthy(
 
     assert report.verdict is Verdict.PASS, report.reason
     assert _check(report, "healthcheck") == (Status.PASS, "healthy")
+
+
+def test_verify_cli_pass_writes_every_report_form_and_a_checkable_stamp(
+    runtime_images: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SITEPROOF_CONFIG_DIR", str(tmp_path / "config"))
+    assert main(["key", "init"]) == 0
+    capsys.readouterr()
+    tarball = tmp_path / "good.tar"
+    tarball.write_bytes(runtime_images["good"].read_bytes())
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[site]\nplatform = "linux/arm64"\ndocker = "20.10"\npage_size = "4k"\n'
+        + PUBLISH
+    )
+    report_dir = tmp_path / "r"
+    code = main(
+        [
+            *("verify", str(tarball), "--site", str(site), "--target", "local"),
+            *("--format", "json", "--report", str(report_dir)),
+        ]
+    )
+    output = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    for name in ("report.txt", "report.json", "junit.xml", "report.html", "summary.md"):
+        assert (report_dir / name).stat().st_size > 0, name
+    assert "PASS" in (report_dir / "summary.md").read_text()
+    assert {row["axis"] for row in output["parity"]} >= {"architecture", "page size"}
+    assert main(["stamp", "check", str(tarball)]) == 0
+    tarball.write_bytes(tarball.read_bytes() + b"\0" * 512)
+    assert main(["stamp", "check", str(tarball)]) == 1
+    assert leftovers(output["run_id"], [runtime_tag("good")], _local) == []
