@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 import re
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from siteproof.errors import InfraError
+from siteproof.errors import ConnectError, InfraError
 from siteproof.remote.base import Session
 from siteproof.signals import shielded_from_signals
 
 log = logging.getLogger(__name__)
 
 TEARDOWN_TIMEOUT_S = 300.0
+# Pauses before trying the removal again after the connection failed.
+TEARDOWN_RETRY_PAUSES_S = (2.0, 5.0, 10.0)
 _RESULT = re.compile(r"^@@(\d+) (\d+) ?(.*)$", re.MULTILINE)
 _GONE = "2>&1 | grep -qiE 'no such|not found'"
 
@@ -101,10 +104,17 @@ class Teardown:
         if session is None:
             return [f"{r} (no connection to the host)" for r in pending]
         with shielded_from_signals():
-            try:
-                result = session.run(_script(pending), timeout_s=TEARDOWN_TIMEOUT_S)
-            except InfraError as exc:
-                return [f"{r} ({exc.message})" for r in pending]
+            for pause_s in (*TEARDOWN_RETRY_PAUSES_S, None):
+                try:
+                    result = session.run(_script(pending), timeout_s=TEARDOWN_TIMEOUT_S)
+                    break
+                except InfraError as exc:
+                    # A dropped connection is often back seconds later (the
+                    # session reconnects); the removal script is idempotent.
+                    if pause_s is None or not isinstance(exc, ConnectError):
+                        return [f"{r} ({exc.message})" for r in pending]
+                    log.warning("teardown: %s; trying again in %.0f s", exc, pause_s)
+                    time.sleep(pause_s)
         return self._judge(pending, result.stdout)
 
     def _judge(self, pending: list[Resource], output: str) -> list[str]:
