@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from siteproof.cli import main
 from siteproof.report.html import render_html
 from support.delivery import chromium_binary, verify_report_dict
 
@@ -165,3 +166,27 @@ def test_html_report_in_chromium_shows_a_green_banner_for_pass(tmp_path: Path) -
     assert max(red, blue) < 80, "verdict banner is not green"
     text = _visible_text(_chromium(tmp_path, page, "--dump-dom"))
     assert text.startswith("PASS the image loaded, ran and passed every check")
+
+
+@pytest.mark.docker
+def test_html_report_of_a_real_verify_run_in_chromium(
+    runtime_images: dict[str, Path], tmp_path: Path
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[site]\nplatform = "linux/arm64"\ndocker = "20.10"\npage_size = "64k"\n'
+        '[run]\nrestart = "always"\n[[check]]\nalive = true\nsettle = "2s"\n'
+    )
+    report_dir = tmp_path / "report"
+    code = main(
+        [
+            *("-q", "verify", str(runtime_images["crash"]), "--site", str(site)),
+            *("--target", "local", "--report", str(report_dir)),
+        ]
+    )
+
+    assert code == 1
+    text = _visible_text(_chromium(tmp_path, report_dir / "report.html", "--dump-dom"))
+    assert text.startswith("FAIL alive:")
+    assert "page size 64k 4k only checked statically" in text
+    assert "fatal: config missing" in text
