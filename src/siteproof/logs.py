@@ -27,13 +27,20 @@ def setup_logging(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     level = logging.WARNING if quiet else logging.DEBUG if verbosity else logging.INFO
-    console = RichHandler(
-        console=Console(stderr=True),
-        show_path=False,
-        show_time=verbosity > 0,
-        markup=False,
-        rich_tracebacks=False,
-    )
+    stderr = Console(stderr=True)
+    console: logging.Handler
+    if stderr.is_terminal:
+        console = RichHandler(
+            console=stderr,
+            show_path=False,
+            show_time=verbosity > 0,
+            markup=False,
+            rich_tracebacks=False,
+        )
+    else:
+        # Piped or captured: plain lines, no padding, no wrapping.
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     console.setLevel(level)
     root.addHandler(console)
     root.setLevel(logging.DEBUG if (verbosity or log_file) else level)

@@ -47,5 +47,8 @@ def inspect_command(
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        render_inspect(report, Console())
+        stdout = Console()
+        # Paths must survive a pipe or a file whole, so wrap only on a terminal.
+        stdout.soft_wrap = not stdout.is_terminal
+        render_inspect(report, stdout)
     return EXIT_OK if report.passed else EXIT_FAILED

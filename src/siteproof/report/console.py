@@ -35,7 +35,7 @@ TEXT = {
     "{format} archive",
     "site_builtin": "site   built-in profile {name}: {platform}, Docker {docker}, "
     "{page} pages (pass --site FILE for your site)",
-    "site_file": "site   {name} ({source}): {platform}, Docker {docker}, {page} pages",
+    "site_file": "site   {source}: {platform}, Docker {docker}, {page} pages",
     "more": "… and {count} more (see --format json)",
     "also": "also",
     "hint": "fix: {hint}",
