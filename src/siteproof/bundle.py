@@ -24,7 +24,7 @@ from siteproof.errors import InputError
 from siteproof.remote.docker import ContainerSpec
 from siteproof.runtime import container_spec
 from siteproof.site import SiteProfile
-from siteproof.stamp import STAMP_SUFFIX, read_stamp, stamp_path_for
+from siteproof.stamp import STAMP_SUFFIX, profile_sha256, read_stamp, stamp_path_for
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,9 @@ def write_bundle(
             hint="use letters, digits, _ . and -, starting with a letter or digit",
         )
     argv = run_argv(profile, image, name or _container_name(image))
-    stamp = stamp or _default_stamp(tarball)
+    stamp = stamp or _default_stamp(tarball, profile)
     if stamp:
-        read_stamp(stamp)
+        _check_stamp_site(stamp, profile)
     _prepare_folder(folder)
     file_name = _safe_name(tarball.name)
     try:
@@ -134,12 +134,33 @@ def write_bundle(
     _write_text(folder / "README.txt", render_guide(bundle, profile, image))
     _write_sums(folder)
     log.info("bundle written to %s", folder)
+    if not stamp:
+        log.warning(
+            "no stamp of %s for site %s was found; the bundle carries none",
+            tarball.name,
+            profile.name,
+        )
     return bundle
 
 
-def _default_stamp(tarball: Path) -> Path | None:
-    candidate = stamp_path_for(tarball)
-    return candidate if candidate.exists() else None
+def _default_stamp(tarball: Path, profile: SiteProfile) -> Path | None:
+    """Find the stamp verify wrote: per site after a matrix, else the plain one."""
+    plain = stamp_path_for(tarball)
+    per_site = plain.with_name(f"{tarball.name}.{profile.name}{STAMP_SUFFIX}")
+    return next((p for p in (per_site, plain) if p.exists()), None)
+
+
+def _check_stamp_site(stamp: Path, profile: SiteProfile) -> None:
+    """Refuse a stamp that proves the tarball for another site."""
+    site = read_stamp(stamp).get("site")
+    site = site if isinstance(site, dict) else {}
+    if site.get("sha256") != profile_sha256(profile):
+        raise InputError(
+            f"stamp {stamp} was made for site {site.get('name', '?')}, not for "
+            f"{profile.name}",
+            hint="verify the tarball for this site first, or bundle for the site "
+            "it was verified for",
+        )
 
 
 def _prepare_folder(folder: Path) -> None:

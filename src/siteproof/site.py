@@ -246,8 +246,10 @@ def parse_profile(
     checks = document.get("check", [])
     if not isinstance(checks, list):
         raise SiteFileError(f"{source}: use [[check]] (an array of tables)")
+    site_table = document["site"]
+    named = site_table.get("name") if isinstance(site_table, Mapping) else None
     profile = SiteProfile(
-        name=name,
+        name=_site_name(named, source) if named is not None else name,
         source=source,
         site=_parse_site(reader, reader.table("site", document["site"])),
         run=_parse_run(reader, reader.table("run", document.get("run", {}))),
@@ -261,6 +263,17 @@ def parse_profile(
     )
     _check_ports_are_published(profile)
     return profile
+
+
+def _site_name(value: Any, source: str) -> str:
+    """Check ``[site] name``: it names stamps and report folders."""
+    if not isinstance(value, str) or not re.match(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", value
+    ):
+        raise SiteFileError(
+            f"{source}: [site] name: expected letters, digits, _ . and -, got {value!r}"
+        )
+    return value
 
 
 def _check_ports_are_published(profile: SiteProfile) -> None:
@@ -498,7 +511,7 @@ _INT = _expect(int, "a whole number")
 
 
 def _parse_site(reader: _TableReader, table: tuple[str, Mapping[str, Any]]) -> SiteSpec:
-    known = {"platform", "docker", "page_size", "cgroup", "offline"}
+    known = {"name", "platform", "docker", "page_size", "cgroup", "offline"}
     known |= {"kernel", "selinux", "cpu_features", "cpu_model", "storage_driver"}
     reader.reject_unknown("site", table[1], known)
     for required in ("platform", "docker", "page_size"):

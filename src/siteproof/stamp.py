@@ -312,6 +312,6 @@ def _site_problems(recorded: dict[str, Any], profile: SiteProfile) -> list[str]:
         return []
     return [
         f"the stamp is for site {recorded['name']} (profile sha256 "
-        f"{recorded['sha256'][:12]}), not for {profile.source} (profile sha256 "
+        f"{recorded['sha256'][:12]}), not for {profile.name} (profile sha256 "
         f"{expected[:12]})"
     ]

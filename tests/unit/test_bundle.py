@@ -157,6 +157,27 @@ def test_write_bundle_includes_the_stamp_next_to_the_tarball(
     assert bundle.stamp in (bundle.folder / "SHA256SUMS").read_text()
 
 
+def test_write_bundle_picks_the_sites_stamp_and_refuses_another_sites(
+    tarball: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SITEPROOF_CONFIG_DIR", str(tmp_path / "config"))
+    create_signing_key()
+    key = load_signing_key()
+    sha256 = sha256_file(tarball)
+    kunpeng = parse_profile(SITE, source="kunpeng.toml", name="kunpeng")
+    phytium = _profile("18.09")
+    per_site = tarball.with_name("app.tar.kunpeng.stamp.json")
+    write_stamp(tarball, sha256, {"verdict": "pass"}, kunpeng, key, path=per_site)
+
+    bundle = write_bundle(tarball, tmp_path / "kunpeng", kunpeng)
+    assert (bundle.folder / bundle.stamp).read_bytes() == per_site.read_bytes()
+    per_site.unlink()
+    write_stamp(tarball, sha256, {"verdict": "pass"}, kunpeng, key)
+    with pytest.raises(InputError, match="made for site kunpeng, not for site"):
+        write_bundle(tarball, tmp_path / "phytium", phytium)
+    assert not (tmp_path / "phytium").exists()
+
+
 def test_bundle_command_rejects_a_stamp_of_another_tarball(
     tarball: Path,
     tmp_path: Path,

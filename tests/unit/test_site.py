@@ -116,6 +116,15 @@ def test_load_profile_names_the_bad_key(
         load_profile(str(_write(tmp_path, text)))
 
 
+def test_load_profile_takes_the_name_from_the_site_table(tmp_path: Path) -> None:
+    named = GOOD.replace("[site]\n", '[site]\nname = "kunpeng-kylin"\n', 1)
+
+    assert load_profile(str(_write(tmp_path, named))).name == "kunpeng-kylin"
+    assert load_profile(str(_write(tmp_path, GOOD))).name == "site"
+    with pytest.raises(SiteFileError, match=r"\[site\] name"):
+        load_profile(str(_write(tmp_path, named.replace("kunpeng-kylin", "a b"))))
+
+
 def test_load_profile_accepts_a_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(GOOD, encoding="utf-8-sig")

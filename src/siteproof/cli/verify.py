@@ -319,7 +319,6 @@ def _stamp(
     path = write_stamp(
         tarball, report.sha256, report.to_dict(), profile, key, path=path
     )
-    log.info("stamp written to %s", path)
 
 
 def wait_progress(console: Console) -> Callable[[str, float], None]:
