@@ -85,7 +85,7 @@ def render_junit(report: VerifyReport) -> str:
 
 
 def _junit_suite(report: VerifyReport, name: str) -> ET.Element:
-    suite = ET.Element("testsuite", name=name, timestamp="")
+    suite = ET.Element("testsuite", name=name)
     suite.set("time", f"{report.total_s:.3f}")
     for check in report.checks:
         case = ET.SubElement(suite, "testcase", classname="verify", name=check.name)
@@ -230,7 +230,7 @@ def _matrix_suite(cell: MatrixCell) -> ET.Element:
     if cell.report is not None:
         suite = _junit_suite(cell.report, name)
     else:
-        suite = ET.Element("testsuite", name=name, timestamp="", time="0.000")
+        suite = ET.Element("testsuite", name=name, time="0.000")
         run = ET.SubElement(suite, "testcase", classname="verify", name="run")
         _mark(run, Status.ERROR, cell.reason)
         _count_cases(suite)
