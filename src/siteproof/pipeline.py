@@ -12,7 +12,6 @@ over that one session, and the target is released once, after the last.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.archive.model import Compression, Image
+from siteproof.archive.streams import sha256_of_file
 from siteproof.checks import CheckContext, CheckResult, build_checks, run_checks
 from siteproof.checks.base import Status
 from siteproof.deploy import (
@@ -284,7 +284,7 @@ class _Run:
 
     def _preflight(self) -> None:
         if self.options.no_preflight:
-            self.sha256 = _sha256_of(self.tarball)
+            self.sha256 = sha256_of_file(self.tarball)
             self.layer_bytes = 2 * self.tarball.stat().st_size
             return
         from siteproof.inspect import inspect_tarball  # noqa: PLC0415 - heavy import
@@ -513,11 +513,3 @@ class _Run:
             write_report(report, self.options.report_dir)
         log.info("verify %s: %s %s", self.run_id, str(verdict).upper(), reason)
         return report
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as reader:
-        while chunk := reader.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()

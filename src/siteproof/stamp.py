@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 
 from siteproof import __version__
 from siteproof.archive.index import open_archive
+from siteproof.archive.streams import sha256_of_file
 from siteproof.errors import InputError
 from siteproof.keys import PublicKey, SigningKey
 from siteproof.site import SiteProfile
@@ -58,8 +59,7 @@ def sha256_file(path: Path) -> str:
         InputError: when the file cannot be read.
     """
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return sha256_of_file(path)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except OSError as exc:

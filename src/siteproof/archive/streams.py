@@ -186,7 +186,7 @@ def hash_in_background(
 
     def work() -> None:
         try:
-            future.set_result(_sha256_of_range(path, offset, size))
+            future.set_result(sha256_of_file(path, offset, size))
         except OSError as exc:
             future.set_exception(exc)
 
@@ -194,7 +194,8 @@ def hash_in_background(
     return future
 
 
-def _sha256_of_range(path: Path, offset: int, size: int | None) -> str:
+def sha256_of_file(path: Path, offset: int = 0, size: int | None = None) -> str:
+    """Return the hex sha256 of a file, or of *size* bytes from *offset*."""
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shlex
@@ -12,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from siteproof.archive.streams import sha256_of_file
 from siteproof.errors import InfraError
 from siteproof.remote.base import CommandResult, ProgressCallback
 
@@ -92,7 +92,7 @@ class LocalSession:
                 raise InfraError(
                     f"cannot copy {local_path} to {target}: {exc}"
                 ) from None
-            actual = _sha256_of(target)
+            actual = sha256_of_file(target)
             if actual == sha256:
                 log.info("copied %s to %s, sha256 verified", local_path.name, target)
                 return
@@ -148,11 +148,3 @@ def _copy_from(
         os.fsync(writer.fileno())
     if progress is not None and total == 0:
         progress(0, 0)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as reader:
-        while chunk := reader.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -9,7 +9,6 @@ local file's. Only after the hash and size match is the part renamed.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import zstandard
 
+from siteproof.archive.streams import sha256_of_file
 from siteproof.remote.base import ProgressCallback
 
 CHUNK_BYTES = 1 << 20
@@ -226,13 +226,4 @@ def read_sample(path: Path, offset: int) -> bytes:
 
 def hash_prefix(path: Path, size: int) -> str:
     """Return the sha256 hex digest of the file's first ``size`` bytes."""
-    digest = hashlib.sha256()
-    remaining = size
-    with path.open("rb") as stream:
-        while remaining > 0:
-            chunk = stream.read(min(CHUNK_BYTES * 4, remaining))
-            if not chunk:
-                break
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest()
+    return sha256_of_file(path, 0, size)
