@@ -7,7 +7,6 @@ nothing below it prints to the user or exits.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import signal
 import sys
@@ -32,16 +31,14 @@ log = logging.getLogger(__name__)
 # Subcommands live in their own modules and load only when used.
 _COMMANDS = {
     "inspect": "siteproof.cli.inspect:inspect_command",
+    "verify": "siteproof.cli.verify:verify_command",
+    "cleanup": "siteproof.cli.cleanup:cleanup_command",
+    "instances": "siteproof.cli.instances:instances_command",
     "site": "siteproof.cli.site:site_group",
     "key": "siteproof.cli.key:key_group",
     "stamp": "siteproof.cli.stamp:stamp_group",
     "bundle": "siteproof.cli.bundle:bundle_command",
     "build": "siteproof.cli.build:build_command",
-}
-_OPTIONAL_COMMANDS = {
-    "verify": "siteproof.cli.verify:verify_command",
-    "cleanup": "siteproof.cli.cleanup:cleanup_command",
-    "instances": "siteproof.cli.instances:instances_command",
 }
 
 BUG_MESSAGE = "siteproof hit a bug; please report it with the traceback above"
@@ -49,24 +46,15 @@ BUG_MESSAGE = "siteproof hit a bug; please report it with the traceback above"
 
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(_COMMANDS) | set(_available_optional()))
+        return sorted(_COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = _COMMANDS.get(name) or _available_optional().get(name)
+        target = _COMMANDS.get(name)
         if target is None:
             return None
         module, _, attribute = target.partition(":")
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
-
-
-def _available_optional() -> dict[str, str]:
-    found = {}
-    for name, target in _OPTIONAL_COMMANDS.items():
-        module = target.partition(":")[0]
-        if importlib.util.find_spec(module) is not None:
-            found[name] = target
-    return found
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
